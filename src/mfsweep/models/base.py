@@ -1,0 +1,196 @@
+"""What every matrix-factorization model shares: parameters, state, scoring, files.
+
+A model predicts ``global_bias + user_bias[u] + item_bias[i] + user_factors[u] . item_factors[i]``
+(biases are zero for the unbiased kinds). Subclasses implement ``_setup`` (allocate
+state for a training matrix) and ``_epoch`` (one pass, returning the training loss).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+
+from mfsweep.io import write_npz
+from mfsweep.matrix import RatingMatrix, as_matrix
+
+COMMON_DEFAULTS: dict[str, Any] = {
+    "embedding_size": 32,
+    "regularization": 0.1,
+    "epochs": 10,
+    "seed": 42,
+}
+
+
+@dataclass(frozen=True)
+class EpochState:
+    """What ``fit_epochs`` yields after each epoch."""
+
+    epoch: int          # 1-based number of the epoch just completed
+    loss: float         # training objective after the epoch
+    model: "MFModel"
+
+
+class ParameterError(ValueError):
+    """A model parameter is unknown or out of range; the message names it."""
+
+
+def user_item_pair(name: str, value) -> tuple[float, float]:
+    """A scalar for both sides or ``{user: .., item: ..}``, as (user, item) floats."""
+    if isinstance(value, dict):
+        unknown = set(value) - {"user", "item"}
+        if unknown or len(value) != 2:
+            raise ParameterError(f"{name}: expected a number or {{user: .., item: ..}}, got {value!r}")
+        pair = (value["user"], value["item"])
+    else:
+        pair = (value, value)
+    try:
+        user, item = (float(v) for v in pair)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name}: expected numbers, got {value!r}") from None
+    return user, item
+
+
+class MFModel:
+    """Base class of every model kind (see ``mfsweep.models.create``)."""
+
+    kind: ClassVar[str] = ""
+    #: Parameters of this kind beyond COMMON_DEFAULTS, with their defaults.
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: Parameters that must be >= 0 (scalars or user/item pairs).
+    non_negative: ClassVar[tuple[str, ...]] = ("regularization",)
+    #: Parameters that must be > 0.
+    positive: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **params: Any) -> None:
+        allowed = {**COMMON_DEFAULTS, **self.defaults}
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise ParameterError(
+                f"{self.kind}: unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+            )
+        self.params: dict[str, Any] = {**allowed, **params}
+        self._check_params()
+        self.user_factors: np.ndarray | None = None
+        self.item_factors: np.ndarray | None = None
+        self.user_bias: np.ndarray | None = None
+        self.item_bias: np.ndarray | None = None
+        self.global_bias: float = 0.0
+
+    # ----- parameters -------------------------------------------------------------
+    def _check_params(self) -> None:
+        p = self.params
+        size = p["embedding_size"]
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ParameterError(f"{self.kind}: embedding_size must be an integer >= 1, got {size!r}")
+        epochs = p["epochs"]
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise ParameterError(f"{self.kind}: epochs must be an integer >= 1, got {epochs!r}")
+        for name in self.non_negative:
+            if min(user_item_pair(name, p[name])) < 0:
+                raise ParameterError(f"{self.kind}: {name} must be >= 0, got {p[name]!r}")
+        for name in self.positive:
+            if min(user_item_pair(name, p[name])) <= 0:
+                raise ParameterError(f"{self.kind}: {name} must be > 0, got {p[name]!r}")
+
+    @property
+    def embedding_size(self) -> int:
+        return int(self.params["embedding_size"])
+
+    def pair(self, name: str) -> tuple[float, float]:
+        """A user/item parameter as (user, item)."""
+        return user_item_pair(name, self.params[name])
+
+    # ----- training -----------------------------------------------------------------
+    def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
+        raise NotImplementedError
+
+    def _epoch(self, epoch: int) -> float:
+        raise NotImplementedError
+
+    def fit_epochs(self, train, n_users: int | None = None, n_items: int | None = None) -> Iterator[EpochState]:
+        """Train one epoch at a time, yielding after each; ``fit`` runs this to the end."""
+        matrix = as_matrix(train, n_users, n_items)
+        self._setup(matrix, np.random.default_rng(self.params["seed"]))
+        for epoch in range(1, int(self.params["epochs"]) + 1):
+            loss = float(self._epoch(epoch))
+            yield EpochState(epoch, loss, self)
+
+    def fit(self, train, n_users: int | None = None, n_items: int | None = None) -> "MFModel":
+        for _ in self.fit_epochs(train, n_users, n_items):
+            pass
+        return self
+
+    # ----- scoring ------------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        return 0 if self.user_factors is None else self.user_factors.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return 0 if self.item_factors is None else self.item_factors.shape[0]
+
+    def _biases(self) -> tuple[np.ndarray, np.ndarray]:
+        ub = self.user_bias if self.user_bias is not None else np.zeros(self.n_users, np.float32)
+        ib = self.item_bias if self.item_bias is not None else np.zeros(self.n_items, np.float32)
+        return ub, ib
+
+    def predict(self, users, items) -> np.ndarray:
+        """Predicted ratings for the (user, item) pairs, as float64."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        ub, ib = self._biases()
+        dots = np.einsum(
+            "ij,ij->i",
+            self.user_factors[users].astype(np.float64),
+            self.item_factors[items].astype(np.float64),
+        )
+        return self.global_bias + ub[users].astype(np.float64) + ib[items] + dots
+
+    def recommend(self, users, n: int = 10, exclude=None) -> np.ndarray:
+        """The top ``n`` items per user, best first, as a (len(users), n) int array.
+
+        ``exclude`` (a frame or RatingMatrix, usually the training ratings) removes
+        each user's rated items; slots with no candidate left hold -1.
+        """
+        from mfsweep.metrics import top_items
+
+        exclude = None if exclude is None else as_matrix(exclude, self.n_users, self.n_items)
+        return top_items(self, np.asarray(users, dtype=np.int64), n, exclude)
+
+    # ----- files --------------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        ub, ib = self._biases()
+        return {
+            "user_factors": self.user_factors,
+            "item_factors": self.item_factors,
+            "user_bias": ub,
+            "item_bias": ib,
+            "global_bias": np.float64(self.global_bias),
+            "kind": np.str_(self.kind),
+            "params": np.str_(json.dumps(self.params, sort_keys=True, default=_plain)),
+        }
+
+    def save(self, path) -> None:
+        write_npz(path, **self.state())
+
+    @staticmethod
+    def load(path) -> "MFModel":
+        from mfsweep.models import create
+
+        with np.load(path) as npz:
+            model = create(str(npz["kind"]), **json.loads(str(npz["params"])))
+            model.user_factors = npz["user_factors"]
+            model.item_factors = npz["item_factors"]
+            model.user_bias = npz["user_bias"]
+            model.item_bias = npz["item_bias"]
+            model.global_bias = float(npz["global_bias"])
+        return model
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store parameter of type {type(value).__name__}")
