@@ -1,0 +1,1 @@
+"""Benchmarks of mfsweep models against peer libraries (run by hand, not by CI)."""
