@@ -1,0 +1,29 @@
+# mfsweep: matrix-factorization experiments on MovieLens.
+# The logic lives in the mfsweep package (src/mfsweep); rules only wire files together.
+from snakemake.utils import min_version
+
+import mfsweep.workflow as mf
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+# Validates the config (defaults filled in) and expands every model's search space,
+# so a bad value fails here, before any job, naming its key.
+TRIALS = mf.validate(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/splits.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/analyze.smk"
+
+
+rule all:
+    input:
+        mf.targets(config),
+    default_target: True

@@ -1,0 +1,123 @@
+"""Experiment configuration: schema validation with defaults, then cross-checks.
+
+Every problem is reported before any job runs, naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = _copy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _copy(value):
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+def load_schema(path: str | Path = SCHEMA) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def _key(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{error.instance!r} is not allowed; allowed: {allowed}"
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        return f"{error.message}; allowed keys: {allowed}"
+    return error.message
+
+
+def validate(config: dict, schema: dict | None = None) -> dict:
+    """Fill in defaults and check ``config`` in place; raise ConfigError on the first problems."""
+    schema = load_schema() if schema is None else schema
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = [f"  {_key(e)}: {_describe(e)}" for e in errors[:10]]
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines))
+    check_references(config)
+    return config
+
+
+def check_references(config: dict) -> None:
+    """Experiments name datasets, splits and models that exist; model settings are sound."""
+    problems = []
+    for n, experiment in enumerate(config["experiments"]):
+        for key, table in (("dataset", "datasets"), ("split", "splits")):
+            if experiment[key] not in config[table]:
+                problems.append(
+                    f"experiments.{n}.{key}: {experiment[key]!r} is not defined; "
+                    f"defined {table}: {', '.join(config[table])}"
+                )
+        for model in experiment["models"]:
+            if model not in config["models"]:
+                problems.append(
+                    f"experiments.{n}.models: {model!r} is not defined; defined models: {', '.join(config['models'])}"
+                )
+    for name, split in config["splits"].items():
+        if split["method"] == "temporal" and split["folds"] != 1:
+            problems.append(f"splits.{name}.folds: the temporal split has exactly one fold, got {split['folds']}")
+    for name, dataset in config["datasets"].items():
+        if dataset["source"] == "movielens":
+            dataset.setdefault("name", name)
+            if dataset["name"] not in _movielens_names():
+                problems.append(
+                    f"datasets.{name}.name: {dataset['name']!r} is not a MovieLens dataset; "
+                    f"allowed: {', '.join(_movielens_names())}"
+                )
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+    _check_models(config)
+
+
+def _movielens_names() -> list[str]:
+    return ["ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m", "ml-latest-small"]
+
+
+def _check_models(config: dict) -> None:
+    from mfsweep.search import SearchError, expand
+
+    problems = []
+    for name, model in config["models"].items():
+        try:
+            expand(model)
+        except (SearchError, ValueError) as error:
+            problems.append(f"models.{name}: {error}")
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def load(path: str | Path) -> dict:
+    """Read and validate a config file."""
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"config file {path} does not hold a mapping")
+    return validate(config)

@@ -1,0 +1,134 @@
+"""Search spaces to trials: grid and seeded random expansion, stable trial ids.
+
+A model's ``params`` maps a parameter name to a scalar (fixed), a list (a grid
+axis, or a choice under random search) or a distribution mapping
+(``{uniform: [lo, hi]}``, ``{loguniform: [lo, hi]}``, ``{loguniform_int: [lo, hi]}``,
+random search only). Dotted names (``regularization.user``) set one half of a
+user/item parameter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+
+import numpy as np
+
+from mfsweep.models import ParameterError, create
+
+DISTRIBUTIONS = ("uniform", "loguniform", "loguniform_int")
+
+
+class SearchError(ValueError):
+    """The search space is malformed; the message names the parameter."""
+
+
+def trial_id(params: dict) -> str:
+    """A short stable id: the first 10 hex digits of the canonical parameters' SHA-1."""
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(canonical.encode()).hexdigest()[:10]
+
+
+def expand(model: dict) -> dict[str, dict]:
+    """Trials of one model config: ``{trial_id: params}``, in a stable order.
+
+    Every trial's parameters are checked by building the model, so a bad value
+    (``embedding_size: 0``, a negative regularization) fails here, before any job.
+    """
+    space = model.get("params") or {}
+    search = model.get("search") or {}
+    for name, value in space.items():
+        _check_axis(name, value, search.get("method", "grid"))
+    if search.get("method", "grid") == "random":
+        points = _random_points(space, int(search.get("trials", 20)), int(search.get("seed", 1)))
+    else:
+        points = _grid_points(space)
+    trials: dict[str, dict] = {}
+    for point in points:
+        params = _nest(point)
+        try:
+            create(model["kind"], **{**params, "epochs": int(model.get("max_epochs", 30))})
+        except ParameterError as error:
+            raise SearchError(str(error)) from None
+        trials.setdefault(trial_id(params), params)
+    return trials
+
+
+def _check_axis(name: str, value, method: str) -> None:
+    if isinstance(value, list):
+        if not value:
+            raise SearchError(f"params.{name}: empty list; give at least one value")
+        return
+    if not _is_distribution(value):
+        return
+    if method != "random":
+        raise SearchError(f"params.{name}: a distribution needs search method 'random'")
+    (kind, bounds), = value.items()
+    if not (isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b) for b in bounds)):
+        raise SearchError(f"params.{name}.{kind}: expected [low, high], got {bounds!r}")
+    low, high = bounds
+    if not low < high:
+        raise SearchError(f"params.{name}.{kind}: empty or inverted range [{low}, {high}]; need low < high")
+    if kind.startswith("loguniform") and low <= 0:
+        raise SearchError(f"params.{name}.{kind}: bounds must be > 0 for a log scale, got [{low}, {high}]")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_distribution(value) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in DISTRIBUTIONS
+
+
+def _grid_points(space: dict) -> list[dict]:
+    names = sorted(space)
+    axes = [space[n] if isinstance(space[n], list) else [space[n]] for n in names]
+    return [dict(zip(names, combo)) for combo in itertools.product(*axes)]
+
+
+def _random_points(space: dict, trials: int, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    names = sorted(space)
+    return [{n: _sample(space[n], rng) for n in names} for _ in range(trials)]
+
+
+def _sample(value, rng: np.random.Generator):
+    if isinstance(value, list):
+        return value[int(rng.integers(len(value)))]
+    if not _is_distribution(value):
+        return value
+    (kind, (low, high)), = value.items()
+    if kind == "uniform":
+        return _round(rng.uniform(low, high))
+    if kind == "loguniform":
+        return _round(math.exp(rng.uniform(math.log(low), math.log(high))))
+    drawn = int(math.floor(math.exp(rng.uniform(math.log(low), math.log(high + 1)))))
+    return min(max(drawn, int(math.ceil(low))), int(math.floor(high)))
+
+
+def _round(value: float, digits: int = 4) -> float:
+    """Four significant digits: readable tables and ids, and far finer than any search needs."""
+    return float(f"{value:.{digits}g}")
+
+
+def _nest(point: dict) -> dict:
+    """``{"regularization.user": a, "regularization.item": b}`` -> ``{"regularization": {"user": a, "item": b}}``."""
+    params: dict = {}
+    for name in sorted(point):
+        value = point[name]
+        if "." in name:
+            head, tail = name.split(".", 1)
+            if tail not in ("user", "item"):
+                raise SearchError(f"params.{name}: a dotted name must end in .user or .item")
+            params.setdefault(head, {})
+            if not isinstance(params[head], dict):
+                raise SearchError(f"params.{head}: given both as a whole and as {name}")
+            params[head][tail] = value
+        else:
+            if name in params:
+                raise SearchError(f"params.{name}: given both as a whole and per user/item")
+            params[name] = value
+    return params

@@ -1,0 +1,101 @@
+"""What the Snakefile asks of the package: validated config, trials, paths and targets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from mfsweep import config as configuration
+from mfsweep.search import expand
+
+SPLIT = "results/splits/{dataset}/{split}/fold{fold}"
+TRIAL = "results/trials/{dataset}/{split}/{model}/{trial}/fold{fold}"
+SUMMARY = "results/summary/{dataset}/{split}/{model}"
+
+
+def validate(config: dict, schema_path: str | Path) -> dict[str, dict[str, dict]]:
+    """Check ``config`` in place (defaults filled in) and return each model's trials."""
+    configuration.validate(config, configuration.load_schema(schema_path))
+    return {name: expand(model) for name, model in config["models"].items()}
+
+
+def config_hash(config: dict) -> str:
+    """SHA-256 prefix of the canonical validated config: what a result was produced under."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def folds(config: dict, split: str) -> list[int]:
+    return list(range(config["splits"][split]["folds"]))
+
+
+def experiment_models(config: dict) -> list[tuple[str, str, str]]:
+    """(dataset, split, model) for every model of every experiment, without repeats."""
+    seen: dict[tuple[str, str, str], None] = {}
+    for experiment in config["experiments"]:
+        for model in experiment["models"]:
+            seen[(experiment["dataset"], experiment["split"], model)] = None
+    return list(seen)
+
+
+def trial_files(config: dict, trials: dict, dataset: str, split: str, model: str, name: str) -> list[str]:
+    """The per-trial file ``name`` of every trial x fold of one model."""
+    return [
+        f"{TRIAL}/{name}".format(dataset=dataset, split=split, model=model, trial=trial, fold=fold)
+        for trial in trials[model]
+        for fold in folds(config, split)
+    ]
+
+
+def targets(config: dict) -> list[str]:
+    """What ``snakemake`` with no target builds: each experiment model's summary."""
+    out = []
+    for dataset, split, model in experiment_models(config):
+        summary = SUMMARY.format(dataset=dataset, split=split, model=model)
+        out += [f"{summary}/trials.parquet", f"{summary}/history.parquet", f"{summary}/best.json"]
+    return out
+
+
+def prepare_input(config: dict, dataset: str) -> list[str]:
+    """The raw file a dataset is prepared from (none for synthetic data)."""
+    source = config["datasets"][dataset]
+    if source["source"] == "movielens":
+        return [f"resources/raw/{source.get('name', dataset)}.zip"]
+    if source["source"] == "file":
+        return [source["path"]]
+    return []
+
+
+def dataset_source(config: dict, dataset: str) -> dict:
+    return {"name": dataset, **config["datasets"][dataset]}
+
+
+def trial_settings(config: dict, trials: dict, model: str, trial: str) -> dict:
+    """Everything a train job needs about one trial."""
+    try:
+        params = trials[model][trial]
+    except KeyError:
+        raise configuration.ConfigError(
+            f"trial {trial!r} is not in the search space of model {model!r} in the current config"
+        ) from None
+    settings = config["models"][model]
+    return {
+        "model": model,
+        "kind": settings["kind"],
+        "trial": trial,
+        "params": params,
+        "max_epochs": settings["max_epochs"],
+        "early_stopping": settings["early_stopping"],
+    }
+
+
+def validation_settings(config: dict) -> dict:
+    """The evaluation settings a train job uses (test cutoffs excluded: changing them reruns evaluate only)."""
+    evaluation = config["evaluation"]
+    return {key: evaluation[key] for key in ("validation_cutoffs", "relevance_threshold", "validation_users")}
+
+
+def test_settings(config: dict) -> dict:
+    evaluation = config["evaluation"]
+    return {key: evaluation[key] for key in ("cutoffs", "relevance_threshold")}

@@ -1,0 +1,34 @@
+# Every trial x fold of a model gathered into tables, and the best trial picked.
+
+
+localrules:
+    collect,
+    select_best,
+
+
+rule collect:
+    input:
+        metrics=model_files("metrics.json"),
+        histories=model_files("history.parquet"),
+    output:
+        trials=f"{mf.SUMMARY}/trials.parquet",
+        history=f"{mf.SUMMARY}/history.parquet",
+    log:
+        "logs/collect/{dataset}/{split}/{model}.log",
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/collect.py"
+
+
+rule select_best:
+    input:
+        f"{mf.SUMMARY}/trials.parquet",
+    output:
+        f"{mf.SUMMARY}/best.json",
+    log:
+        "logs/select_best/{dataset}/{split}/{model}.log",
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/select_best.py"

@@ -1,0 +1,35 @@
+# MovieLens archives, and every source turned into the canonical ratings table.
+
+
+rule download:
+    output:
+        "resources/raw/{name}.zip",
+    log:
+        "logs/download/{name}.log",
+    benchmark:
+        "benchmarks/download/{name}.tsv"
+    wildcard_constraints:
+        name=MOVIELENS,
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/download.py"
+
+
+rule prepare:
+    input:
+        lambda wildcards: mf.prepare_input(config, wildcards.dataset),
+    output:
+        ratings=dataset_file("ratings"),
+        users=dataset_file("users"),
+        catalog=dataset_file("items"),
+    params:
+        source=lambda wildcards: mf.dataset_source(config, wildcards.dataset),
+    log:
+        "logs/prepare/{dataset}.log",
+    benchmark:
+        "benchmarks/prepare/{dataset}.tsv"
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/prepare.py"

@@ -1,0 +1,23 @@
+# Test metrics of a trained trial.
+
+
+rule evaluate:
+    input:
+        model=f"{mf.TRIAL}/model.npz",
+        record=f"{mf.TRIAL}/record.json",
+        train=split_part("train"),
+        test=split_part("test"),
+        users=dataset_file("users"),
+        catalog=dataset_file("items"),
+    output:
+        f"{mf.TRIAL}/metrics.json",
+    params:
+        evaluation=lambda wildcards: mf.test_settings(config),
+    log:
+        "logs/evaluate/{dataset}/{split}/{model}/{trial}/fold{fold}.log",
+    benchmark:
+        "benchmarks/evaluate/{dataset}/{split}/{model}/{trial}/fold{fold}.tsv"
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/evaluate.py"

@@ -1,0 +1,20 @@
+# Train, validation and test parts of one fold.
+
+
+rule split:
+    input:
+        dataset_file("ratings"),
+    output:
+        train=split_part("train"),
+        valid=split_part("valid"),
+        test=split_part("test"),
+    params:
+        settings=lambda wildcards: config["splits"][wildcards.split],
+    log:
+        "logs/split/{dataset}/{split}/fold{fold}.log",
+    benchmark:
+        "benchmarks/split/{dataset}/{split}/fold{fold}.tsv"
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/split.py"

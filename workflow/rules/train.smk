@@ -1,0 +1,26 @@
+# One trial of one model on one fold: the epoch loop with validation and early stopping.
+
+
+rule train:
+    input:
+        train=split_part("train"),
+        valid=split_part("valid"),
+        users=dataset_file("users"),
+        catalog=dataset_file("items"),
+    output:
+        history=f"{mf.TRIAL}/history.parquet",
+        model=model_output(),
+        record=f"{mf.TRIAL}/record.json",
+    params:
+        settings=trial_settings,
+        evaluation=lambda wildcards: mf.validation_settings(config),
+        fail_fast=config["fail_fast"],
+    threads: train_threads
+    log:
+        "logs/train/{dataset}/{split}/{model}/{trial}/fold{fold}.log",
+    benchmark:
+        "benchmarks/train/{dataset}/{split}/{model}/{trial}/fold{fold}.tsv"
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/train.py"
