@@ -90,9 +90,22 @@ def check_references(config: dict) -> None:
                     f"datasets.{name}.name: {dataset['name']!r} is not a MovieLens dataset; "
                     f"allowed: {', '.join(_movielens_names())}"
                 )
+    problems += _check_stopping_metrics(config)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
     _check_models(config)
+
+
+def _check_stopping_metrics(config: dict) -> list[str]:
+    from mfsweep.metrics import metric_names
+
+    allowed = ["train_loss", *metric_names(config["evaluation"]["validation_cutoffs"])]
+    return [
+        f"models.{name}.early_stopping.metric: {model['early_stopping']['metric']!r} is not a validation metric; "
+        f"allowed: {', '.join(allowed)} (evaluation.validation_cutoffs sets the k of @k)"
+        for name, model in config["models"].items()
+        if model["early_stopping"]["metric"] not in (None, *allowed)
+    ]
 
 
 def _movielens_names() -> list[str]:

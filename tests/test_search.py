@@ -1,0 +1,103 @@
+import math
+
+import pytest
+
+from mfsweep.search import SearchError, expand, trial_id
+
+
+def model(params, search=None, kind="als-biased"):
+    return {"kind": kind, "search": search or {"method": "grid"}, "max_epochs": 5, "params": params}
+
+
+def test_grid_is_the_cartesian_product_of_lists_with_scalars_fixed():
+    trials = expand(model({"embedding_size": [8, 16, 32], "regularization": [0.1, 1.0], "damping": 5}))
+    assert len(trials) == 6
+    assert {t["damping"] for t in trials.values()} == {5}
+    assert {(t["embedding_size"], t["regularization"]) for t in trials.values()} == {
+        (k, r) for k in (8, 16, 32) for r in (0.1, 1.0)
+    }
+
+
+def test_trial_ids_are_stable_and_do_not_move_when_a_grid_point_is_added():
+    small = expand(model({"embedding_size": [8, 16]}))
+    large = expand(model({"embedding_size": [8, 16, 32]}))
+    assert set(small) < set(large)
+    for tid, params in small.items():
+        assert large[tid] == params
+        assert trial_id(params) == tid
+        assert len(tid) == 10 and all(c in "0123456789abcdef" for c in tid)
+
+
+def test_trial_id_ignores_key_order():
+    assert trial_id({"a": 1, "b": {"user": 1, "item": 2}}) == trial_id({"b": {"item": 2, "user": 1}, "a": 1})
+
+
+def test_dotted_axes_build_user_item_pairs():
+    trials = expand(model({"regularization.user": [0.1, 0.2], "regularization.item": [0.3], "damping": 1}))
+    assert sorted(t["regularization"]["user"] for t in trials.values()) == [0.1, 0.2]
+    assert all(t["regularization"]["item"] == 0.3 for t in trials.values())
+
+
+def random_space():
+    return {
+        "embedding_size": {"loguniform_int": [4, 512]},
+        "regularization": {"loguniform": [1e-4, 1.0]},
+        "damping": {"uniform": [0.0, 10.0]},
+        "epochs": 3,
+    }
+
+
+def test_random_search_is_reproducible_and_seeded():
+    space = random_space()
+    space.pop("epochs")
+    first = expand(model(space, {"method": "random", "trials": 30, "seed": 3}))
+    again = expand(model(space, {"method": "random", "trials": 30, "seed": 3}))
+    other = expand(model(space, {"method": "random", "trials": 30, "seed": 4}))
+    assert first == again
+    assert list(first) == list(again)
+    assert first != other
+    assert len(first) == 30
+
+
+def test_random_draws_stay_within_their_bounds():
+    space = random_space()
+    space.pop("epochs")
+    trials = expand(model(space, {"method": "random", "trials": 200, "seed": 1})).values()
+    sizes = [t["embedding_size"] for t in trials]
+    assert all(isinstance(s, int) and 4 <= s <= 512 for s in sizes)
+    assert min(sizes) < 16 and max(sizes) > 128  # log-uniform reaches both ends
+    regs = [t["regularization"] for t in trials]
+    assert all(1e-4 <= r <= 1.0 for r in regs)
+    # log-uniform: about half the draws below the geometric middle
+    below = sum(r < math.sqrt(1e-4 * 1.0) for r in regs)
+    assert 60 < below < 140
+    assert all(0.0 <= t["damping"] <= 10.0 for t in trials)
+
+
+def test_lists_are_choices_under_random_search():
+    trials = expand(model({"embedding_size": [8, 16], "regularization": 0.1},
+                          {"method": "random", "trials": 20, "seed": 0}))
+    assert {t["embedding_size"] for t in trials.values()} == {8, 16}  # duplicates collapse to one id
+
+
+@pytest.mark.parametrize(
+    "params, search, message",
+    [
+        ({"embedding_size": []}, None, "params.embedding_size: empty list"),
+        ({"regularization": {"loguniform": [1.0, 0.1]}}, "random", "inverted range"),
+        ({"regularization": {"uniform": [0.5, 0.5]}}, "random", "empty or inverted range"),
+        ({"regularization": {"loguniform": [0.0, 1.0]}}, "random", "must be > 0"),
+        ({"regularization": {"uniform": [0.1]}}, "random", "expected [low, high]"),
+        ({"regularization": {"uniform": [0.0, 1.0]}}, None, "needs search method 'random'"),
+        ({"embedding_size": [0, 8]}, None, "embedding_size must be an integer >= 1"),
+        ({"regularization": -0.1}, None, "regularization must be >= 0"),
+        ({"regularization": 0.1, "regularization.user": [0.2]}, None, "both as a whole"),
+        ({"regularization.users": [0.2]}, None, "must end in .user or .item"),
+        ({"learning_rate": 0.1}, None, "unknown parameter(s) learning_rate"),
+    ],
+)
+def test_bad_search_spaces_name_the_parameter(params, search, message):
+    search = {"method": search, "trials": 3, "seed": 0} if search else None
+    with pytest.raises(SearchError) as error:
+        expand(model(params, search))
+    assert message in str(error.value)

@@ -1,0 +1,92 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mfsweep.models.base import MFModel
+from mfsweep.train import Plateau, run_trial, selection_metric
+
+
+class Scripted(MFModel):
+    """A model whose epochs follow a script of losses; factors record the epoch number."""
+
+    kind = "scripted"
+    defaults = {"losses": ()}
+
+    def _setup(self, matrix, rng):
+        self.user_factors = np.zeros((matrix.n_users, 2), np.float32)
+        self.item_factors = np.zeros((matrix.n_items, 2), np.float32)
+
+    def _epoch(self, epoch):
+        self.user_factors[:] = epoch
+        return self.params["losses"][epoch - 1]
+
+
+TRAIN = pd.DataFrame({"user": [0, 1, 2], "item": [0, 1, 2], "rating": [1.0, 2.0, 3.0]})
+
+
+def trial(losses, metric="train_loss", patience=2, min_delta=0.01, evaluate=None):
+    model = Scripted(losses=tuple(losses), epochs=len(losses))
+    return run_trial(model, TRAIN, evaluate, Plateau(metric, patience, min_delta))
+
+
+def test_runs_to_max_epochs_while_improving():
+    result = trial([5.0, 4.0, 3.0, 2.0])
+    assert result.stop_reason == "max_epochs"
+    assert result.epochs_completed == 4 and result.best_epoch == 4
+    assert list(result.history["epoch"]) == [1, 2, 3, 4]
+    assert list(result.history["train_loss"]) == [5.0, 4.0, 3.0, 2.0]
+    assert (result.history["seconds"] >= 0).all() and (result.history["cpu_seconds"] >= 0).all()
+
+
+def test_plateau_stops_after_patience_epochs_without_relative_improvement():
+    # 4.0 -> 3.99 is a 0.25 % gain, under min_delta 1 %: no improvement
+    result = trial([5.0, 4.0, 3.99, 3.98, 1.0, 0.5])
+    assert result.stop_reason == "plateau"
+    assert result.epochs_completed == 4
+    assert result.best_epoch == 2
+    assert np.all(result.best_state["user_factors"] == 2)  # the model as it was at the best epoch
+
+
+def test_non_finite_loss_marks_the_trial_diverged_and_keeps_only_finite_epochs():
+    result = trial([5.0, 4.0, math.inf, 1.0])
+    assert result.stop_reason == "diverged"
+    assert result.epochs_completed == 2
+    assert np.isfinite(result.history["train_loss"]).all()
+    assert result.best_epoch == 2
+
+
+def test_divergence_at_the_first_epoch_leaves_no_best_state():
+    result = trial([math.nan, 1.0])
+    assert result.stop_reason == "diverged"
+    assert result.best_state is None and result.best_epoch == 0
+    assert result.history.empty
+
+
+def test_validation_metrics_drive_stopping_and_land_in_history():
+    ndcg = iter([0.10, 0.20, 0.21, 0.19, 0.30])
+
+    def evaluate(model):
+        return {"NDCG": next(ndcg), "RMSE": 1.0}
+
+    result = trial([5.0, 4.0, 3.0, 2.0, 1.0], metric="NDCG", patience=2, min_delta=0.1, evaluate=evaluate)
+    assert result.stop_reason == "plateau"  # 0.21 is < 10 % better than 0.20, 0.19 worse
+    assert result.best_epoch == 2
+    assert result.validation == {"NDCG": 0.20, "RMSE": 1.0}
+    assert list(result.history.columns[:5]) == ["epoch", "train_loss", "seconds", "cpu_seconds", "eval_seconds"]
+    assert list(result.history["NDCG"]) == [0.10, 0.20, 0.21, 0.19]
+
+
+def test_selection_metric_by_kind():
+    assert selection_metric("wals") == "NDCG"
+    assert selection_metric("als-biased") == "RMSE"
+    assert selection_metric("adam") == "RMSE"
+
+
+@pytest.mark.parametrize("metric, values, best", [("RMSE", [1.0, 0.9, 0.95], 2), ("NDCG", [0.1, 0.3, 0.2], 2)])
+def test_plateau_direction(metric, values, best):
+    plateau = Plateau(metric, patience=5, min_delta=0.0)
+    for epoch, value in enumerate(values, 1):
+        plateau.improved(epoch, value)
+    assert plateau.best_epoch == best
