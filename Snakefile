@@ -7,7 +7,10 @@ import mfsweep.workflow as mf
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The default experiment, unless --configfile names another (which then replaces it whole).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 # Validates the config (defaults filled in) and expands every model's search space,

@@ -1,0 +1,107 @@
+"""The workflow end to end: lint, validation before any job, and a real tiny sweep."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from workflow_helpers import ROOT, planned_jobs, snakemake
+
+pytestmark = pytest.mark.workflow
+
+TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+METRIC_KEYS = {"RMSE", "MAE", "RMSE_user", "MAE_user", "NDCG", "RBP", "RecipRank"}
+
+
+def test_lint_is_clean(tmp_path):
+    result = snakemake(ROOT, "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_default_config_plans_the_default_experiment(tmp_path):
+    jobs = planned_jobs(tmp_path, config=ROOT / "config" / "config.yaml")
+    assert jobs["download"] == 1 and jobs["prepare"] == 1 and jobs["split"] >= 1
+    assert jobs["train"] == jobs["evaluate"] >= 1
+
+
+def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["models"]["als-biased"]["params"]["embedding_size"] = [0, 4]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--cores", "1", config=bad, check=False)
+    assert result.returncode != 0
+    assert "models.als-biased" in result.stderr and "embedding_size must be an integer >= 1" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("sweep")
+    snakemake(workdir, "--cores", "2", config=TINY)
+    return workdir
+
+
+def summary(workdir, model):
+    return workdir / "results" / "summary" / "synth" / "kfold" / model
+
+
+def test_sweep_writes_every_trial_fold_and_a_best_per_model(sweep):
+    for model in ("als-biased", "sgd-biased"):
+        trials = pd.read_parquet(summary(sweep, model) / "trials.parquet")
+        assert len(trials) == 3 * 2
+        assert sorted(trials["fold"].unique()) == [0, 1]
+        assert trials["trial"].nunique() == 3
+        assert set(trials["stop_reason"]) <= {"max_epochs", "plateau"}
+        assert (trials["epochs_completed"] >= 1).all()
+        best = json.loads((summary(sweep, model) / "best.json").read_text())
+        assert best["trial"] in set(trials["trial"])
+        assert METRIC_KEYS | {"NDCG@5", "Precision@10", "Coverage@10"} <= set(best["test"])
+        assert 0 < best["test"]["RMSE"] < 2
+        history = pd.read_parquet(summary(sweep, model) / "history.parquet")
+        assert {"trial", "fold", "epoch", "train_loss", "RMSE", "NDCG@10"} <= set(history.columns)
+
+
+def test_metrics_json_carries_the_public_contract(sweep):
+    path = next((sweep / "results" / "trials").rglob("metrics.json"))
+    metrics = json.loads(path.read_text())
+    for key in ("model", "kind", "params", "epochs_completed", "stop_reason", "train_seconds", "cpu_seconds",
+                "validation", "test", "version", "config_hash"):
+        assert key in metrics, key
+    assert METRIC_KEYS <= set(metrics["test"]) and "RMSE" in metrics["validation"]
+
+
+def test_every_job_logged_and_benchmarked(sweep):
+    logs = list((sweep / "logs" / "train").rglob("*.log"))
+    assert len(logs) == 12
+    assert all("epoch 1:" in log.read_text() for log in logs)
+    assert len(list((sweep / "benchmarks" / "train").rglob("*.tsv"))) == 12
+
+
+def test_complete_sweep_has_nothing_left_to_do(sweep):
+    assert planned_jobs(sweep, config=TINY) == {}
+
+
+def test_forcerun_evaluate_reevaluates_without_retraining(sweep):
+    jobs = planned_jobs(sweep, "--forcerun", "evaluate", config=TINY)
+    assert jobs.get("evaluate") == 12 and "train" not in jobs
+
+
+def test_changing_test_cutoffs_reruns_evaluate_not_train(sweep, tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["evaluation"]["cutoffs"] = [5, 20]
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(sweep, config=changed)
+    assert jobs.get("evaluate") == 12 and jobs.get("collect") == 2 and "train" not in jobs
+
+
+def test_a_removed_output_is_rebuilt_alone(sweep, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep, copy, symlinks=True)
+    target = next((copy / "results" / "trials").rglob("metrics.json"))
+    target.unlink()
+    jobs = planned_jobs(copy, config=TINY)
+    assert jobs.get("evaluate") == 1 and "train" not in jobs

@@ -1,0 +1,31 @@
+"""Running the workflow from tests: snakemake in a scratch folder, on a chosen config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    command = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+    if config is not None:
+        command += ["--configfile", str(config)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-6000:]}")
+    return result
+
+
+def planned_jobs(workdir: Path, *args: str, config: Path | None = None) -> dict[str, int]:
+    """Rule -> job count of a dry run."""
+    out = snakemake(workdir, "-n", "--quiet", "rules", *args, config=config).stdout
+    counts = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total",):
+            counts[parts[0]] = int(parts[1])
+    return counts
