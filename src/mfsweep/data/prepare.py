@@ -1,0 +1,225 @@
+"""Turn any source into the canonical tables: ratings.parquet (dense ids), users.parquet
+and items.parquet (dense id -> original id, + title where known)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mfsweep.data.common import DataError, log, sample_row
+from mfsweep.data.movielens import RATING_COLUMNS, read_ratings, read_titles, release
+from mfsweep.data.synthetic import synthetic
+from mfsweep.io import write_parquet
+
+SEPARATORS = {".csv": ",", ".tsv": "\t", ".dat": "::"}
+PARQUET = {".parquet", ".pq"}
+DUPLICATES = ("error", "keep_latest")
+
+
+def prepare(source: dict, out_dir: str | os.PathLike, *, raw: str | os.PathLike | None = None) -> dict:
+    """Write ``out_dir``/ratings.parquet, users.parquet and items.parquet for one dataset.
+
+    ``source`` is the dataset's config mapping: ``{source: movielens, name}`` (read from
+    the archive ``raw``, default resources/raw/<name>.zip), ``{source: file, path, sep,
+    columns, duplicates}`` or ``{source: synthetic, users, items, ratings, seed, ...}``.
+    Dense ids number the sorted original ids from 0; rows keep the source's order.
+    Returns {ratings, users, items, source}.
+    """
+    kind = source.get("source")
+    titles = pd.Series([], dtype=object)
+    duplicates = source.get("duplicates", "error")
+    if duplicates not in DUPLICATES:
+        raise DataError(f"duplicates must be one of {DUPLICATES}, not {duplicates!r}")
+    if kind == "movielens":
+        spec = release(source.get("name", ""))
+        raw = Path(raw) if raw is not None else Path("resources/raw") / f"{spec.name}.zip"
+        frame = read_ratings(raw, spec)
+        titles = read_titles(raw, spec)
+        origin = f"movielens {spec.name} ({raw})"
+        label = str(raw)
+    elif kind == "file":
+        path = source.get("path")
+        if not path:
+            raise DataError("a dataset with source: file needs a path")
+        frame = read_user_file(path, source.get("sep"), source.get("columns") or {})
+        origin, label = f"file {path}", str(path)
+    elif kind == "synthetic":
+        frame = synthetic(**_synthetic_params(source))
+        origin, label = f"synthetic {_synthetic_params(source)}", "synthetic ratings"
+    else:
+        raise DataError(f"unknown dataset source {kind!r}; known: movielens, file, synthetic")
+    ratings, users, items, dropped = canonical(frame, label, duplicates)
+    items["title"] = titles.reindex(items["original_id"].to_numpy()).to_numpy(object) if len(titles) else None
+    out_dir = Path(out_dir)
+    write_parquet(ratings, out_dir / "ratings.parquet")
+    write_parquet(users, out_dir / "users.parquet")
+    write_parquet(items, out_dir / "items.parquet")
+    summary = {"ratings": len(ratings), "users": len(users), "items": len(items), "source": origin}
+    if dropped:
+        summary["duplicates_dropped"] = dropped
+    log.info("prepared %s: %s", out_dir, summary)
+    return summary
+
+
+def _synthetic_params(source: dict) -> dict:
+    return {key: value for key, value in source.items() if key not in ("source", "name", "duplicates")}
+
+
+# ----- a user's own file -------------------------------------------------------------------
+def read_user_file(path: str | os.PathLike, sep: str | None, columns: dict) -> pd.DataFrame:
+    """Read a ratings file and map its columns to user, item, rating, timestamp.
+
+    ``columns`` maps canonical names to the file's (default: the canonical names);
+    timestamp is optional (0 when absent). ``sep`` None: parquet for .parquet/.pq,
+    else guessed from .csv/.tsv/.dat.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"ratings file not found: {path}")
+    unknown = set(columns) - set(RATING_COLUMNS)
+    if unknown:
+        raise DataError(f"{path}: unknown column mapping keys {sorted(unknown)}; known: {RATING_COLUMNS}")
+    table = _read_table(path, sep)
+    mapping = {name: columns.get(name, name) for name in RATING_COLUMNS}
+    required = ["user", "item", "rating"] + (["timestamp"] if "timestamp" in columns else [])
+    missing = [f"{name} (column {mapping[name]!r})" for name in required if mapping[name] not in table.columns]
+    if missing:
+        raise DataError(
+            f"{path} is not a ratings table with the configured columns: missing {', '.join(missing)}; "
+            f"columns found: {list(table.columns)}"
+            + (f"; first {sample_row(table, 0)}" if len(table) else "")
+        )
+    frame = pd.DataFrame({name: table[mapping[name]] for name in required})
+    if "timestamp" not in frame:
+        frame["timestamp"] = np.zeros(len(frame), np.int64)
+    return _typed(frame, table, mapping, path)
+
+
+def _read_table(path: Path, sep: str | None) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if sep is None and suffix in PARQUET:
+            return pd.read_parquet(path)
+        sep = sep if sep is not None else SEPARATORS.get(suffix)
+        if sep is None:
+            raise DataError(f"{path}: cannot tell the format from the suffix {suffix!r}; set sep (',', '\\t', '::')")
+        if sep == "::":
+            return pd.read_csv(path, sep="::", engine="python")
+        return pd.read_csv(path, sep=sep, low_memory=False)
+    except DataError:
+        raise
+    except (ValueError, OSError, pd.errors.ParserError) as error:
+        raise DataError(f"{path} cannot be read as a ratings table (sep {sep!r}): {error}") from None
+
+
+def _typed(frame: pd.DataFrame, table: pd.DataFrame, mapping: dict, path: Path) -> pd.DataFrame:
+    for name in ("user", "item"):
+        _no_missing(frame[name], table, mapping[name], path)
+        values = frame[name]
+        if values.dtype.kind == "f" and np.all(np.mod(values.to_numpy(), 1) == 0):
+            frame[name] = values.astype(np.int64)
+    frame["rating"] = _numeric(frame["rating"], table, mapping["rating"], path).astype(np.float32)
+    frame["timestamp"] = _timestamps(frame["timestamp"], table, mapping["timestamp"], path)
+    return frame
+
+
+def _no_missing(values: pd.Series, table: pd.DataFrame, column: str, path: Path) -> None:
+    missing = values.isna().to_numpy()
+    if missing.any():
+        first = int(np.argmax(missing))
+        raise DataError(f"{path}: column {column!r} has {int(missing.sum())} empty values; first at {sample_row(table, first)}")
+
+
+def _numeric(values: pd.Series, table: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna().to_numpy()
+    if bad.any():
+        first = int(np.argmax(bad))
+        what = "NaN or empty" if pd.isna(values.iloc[first]) else "non-numeric"
+        raise DataError(
+            f"{path}: column {column!r} has {int(bad.sum())} {what} or invalid values; first at {sample_row(table, first)}"
+        )
+    if not np.isfinite(numbers.to_numpy(np.float64)).all():
+        first = int(np.argmax(~np.isfinite(numbers.to_numpy(np.float64))))
+        raise DataError(f"{path}: column {column!r} has infinite values; first at {sample_row(table, first)}")
+    return numbers
+
+
+def _timestamps(values: pd.Series, table: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        _no_missing(values, table, column, path)
+        return (values.astype("datetime64[s]").astype(np.int64)).to_numpy()
+    if values.dtype == object:
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.isna().any():
+            dates = pd.to_datetime(values, errors="coerce", utc=True)
+            bad = dates.isna().to_numpy()
+            if bad.any():
+                first = int(np.argmax(bad))
+                raise DataError(
+                    f"{path}: column {column!r} holds values that are neither numbers nor dates; "
+                    f"first at {sample_row(table, first)}"
+                )
+            return (dates.astype("int64") // 10**9).to_numpy(np.int64)
+        values = numbers
+    return _numeric(values, table, column, path).to_numpy(np.float64).astype(np.int64)
+
+
+# ----- dense ids and duplicates ------------------------------------------------------------
+def dense_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes int32, sorted unique originals): codes number the sorted originals from 0."""
+    if values.dtype.kind in "iu" and len(values):
+        low, high = int(values.min()), int(values.max())
+        if low >= 0 and high < max(4 * len(values), 1 << 22):
+            present = np.zeros(high + 1, np.bool_)
+            present[values] = True
+            lookup = np.cumsum(present, dtype=np.int64) - 1
+            return lookup[values].astype(np.int32), np.flatnonzero(present).astype(values.dtype)
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes.astype(np.int32), np.asarray(uniques)
+
+
+def canonical(frame: pd.DataFrame, label: str, duplicates: str = "error"):
+    """(ratings, users, items, duplicates dropped) from a frame of original ids."""
+    users, user_ids = dense_ids(frame["user"].to_numpy())
+    items, item_ids = dense_ids(frame["item"].to_numpy())
+    ratings = frame["rating"].to_numpy(np.float32)
+    timestamps = frame["timestamp"].to_numpy(np.int64)
+    key = users.astype(np.int64) * max(len(item_ids), 1) + items
+    keep = _deduplicate(key, timestamps, frame, label, duplicates)
+    dropped = 0
+    if keep is not None:
+        # Dropping repeats keeps one row of every pair, so every user and item remains.
+        dropped = len(key) - len(keep)
+        users, items, ratings, timestamps = users[keep], items[keep], ratings[keep], timestamps[keep]
+    return (
+        pd.DataFrame({"user": users, "item": items, "rating": ratings, "timestamp": timestamps}),
+        pd.DataFrame({"user": np.arange(len(user_ids), dtype=np.int32), "original_id": user_ids}),
+        pd.DataFrame({"item": np.arange(len(item_ids), dtype=np.int32), "original_id": item_ids}),
+        dropped,
+    )
+
+
+def _deduplicate(key: np.ndarray, timestamps: np.ndarray, frame: pd.DataFrame, label: str, duplicates: str):
+    """None when every (user, item) pair is unique; else the rows to keep (``keep_latest``:
+    the latest of each pair by timestamp, the later row on ties, in file order)."""
+    repeated = pd.Series(key).duplicated().to_numpy()
+    if not repeated.any():
+        return None
+    count = int(repeated.sum())
+    if duplicates != "keep_latest":
+        second = int(np.argmax(repeated))
+        first = int(np.argmax(key == key[second]))
+        raise DataError(
+            f"{label}: {count} duplicate (user, item) pairs (set duplicates: keep_latest to keep the "
+            f"latest rating of each); first: {sample_row(frame, first)} and {sample_row(frame, second)}"
+        )
+    order = np.lexsort((np.arange(len(key)), timestamps, key))
+    ordered = key[order]
+    last = np.ones(len(key), np.bool_)
+    last[:-1] = ordered[1:] != ordered[:-1]
+    log.warning("%s: %d duplicate (user, item) ratings dropped, keeping the latest of each pair", label, count)
+    return np.sort(order[last])
