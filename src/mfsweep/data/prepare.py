@@ -73,7 +73,7 @@ def read_user_file(path: str | os.PathLike, sep: str | None, columns: dict) -> p
     """Read a ratings file and map its columns to user, item, rating, timestamp.
 
     ``columns`` maps canonical names to the file's (default: the canonical names);
-    timestamp is optional (0 when absent). ``sep`` None: parquet for .parquet/.pq,
+    timestamp is optional (0 when neither mapped nor present). ``sep`` None: parquet for .parquet/.pq,
     else guessed from .csv/.tsv/.dat.
     """
     path = Path(path)
@@ -84,7 +84,8 @@ def read_user_file(path: str | os.PathLike, sep: str | None, columns: dict) -> p
         raise DataError(f"{path}: unknown column mapping keys {sorted(unknown)}; known: {RATING_COLUMNS}")
     table = _read_table(path, sep)
     mapping = {name: columns.get(name, name) for name in RATING_COLUMNS}
-    required = ["user", "item", "rating"] + (["timestamp"] if "timestamp" in columns else [])
+    timed = "timestamp" in columns or "timestamp" in table.columns
+    required = ["user", "item", "rating"] + (["timestamp"] if timed else [])
     missing = [f"{name} (column {mapping[name]!r})" for name in required if mapping[name] not in table.columns]
     if missing:
         raise DataError(

@@ -1,0 +1,392 @@
+import dataclasses
+import hashlib
+import io
+import logging
+import urllib.error
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mfsweep.data import MOVIELENS, DataError, download, open_archive, prepare, synthetic
+from mfsweep.data import fetch
+from mfsweep.data.common import unsafe_member
+from mfsweep.data.synthetic import allocate
+
+# sha256 over the user, item, rating, timestamp arrays of the canonical ML-100K table
+ML100K_TABLE_SHA256 = "f5d8675c026de5538357e4112ea132c062579e4c80b5eae29a9620aa60fb9f34"
+
+
+# ----- a fake web --------------------------------------------------------------------------
+class Response:
+    def __init__(self, body: bytes, length: int | None = None):
+        self.body = io.BytesIO(body)
+        self.headers = {"Content-Length": str(len(body) if length is None else length)}
+
+    def read(self, size=-1):
+        return self.body.read(size)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class Web:
+    """Serves each url's answers in turn (bytes, (bytes, content length) or an exception)."""
+
+    def __init__(self, pages):
+        self.pages = {url: list(answers) for url, answers in pages.items()}
+        self.calls = []
+
+    def __call__(self, url, timeout=None):
+        self.calls.append(url)
+        answers = self.pages.get(url) or [urllib.error.URLError("no route to host")]
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        body, length = answer if isinstance(answer, tuple) else (answer, None)
+        return Response(body, length)
+
+
+@pytest.fixture
+def web(monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(fetch, "_sleep", sleeps.append)
+
+    def no_pip(requirement, folder):
+        raise AssertionError("the RecBole mirror must not be used here")
+
+    monkeypatch.setattr(fetch, "_pip_download", no_pip)
+
+    def serve(pages):
+        server = Web(pages)
+        server.sleeps = sleeps
+        monkeypatch.setattr(fetch, "_urlopen", server)
+        return server
+
+    return serve
+
+
+def make_zip(members: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def pin(monkeypatch, name, md5):
+    monkeypatch.setitem(MOVIELENS, name, dataclasses.replace(MOVIELENS[name], md5=md5))
+
+
+ML1M = make_zip({
+    "ml-1m/ratings.dat": "1::10::5::978300760\n1::20::3::978302109\n2::10::4::978301968\n",
+    "ml-1m/movies.dat": "10::GoldenEye (1995)::Action\n20::Heat: The Return (1995)::Action\n".encode("latin-1"),
+})
+
+
+# ----- download ----------------------------------------------------------------------------
+def test_checksum_mismatch_raises_leaves_no_file_and_skips_the_mirror(web, tmp_path):
+    web({MOVIELENS["ml-100k"].url: [b"not the archive"]})
+    dest = tmp_path / "raw" / "ml-100k.zip"
+    with pytest.raises(fetch.ChecksumError, match="expected md5 0e33842e24a9c977be4e0107933c0723, got "):
+        download("ml-100k", dest)
+    assert not dest.exists()
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_truncated_download_raises_after_retries_and_leaves_no_file(web, tmp_path):
+    server = web({MOVIELENS["ml-1m"].url: [(ML1M[:100], len(ML1M))]})
+    dest = tmp_path / "ml-1m.zip"
+    with pytest.raises(DataError, match=f"truncated: got 100 of {len(ML1M)} bytes"):
+        download("ml-1m", dest, retries=2)
+    assert not dest.exists() and list(tmp_path.iterdir()) == []
+    assert len(server.calls) == 3
+    assert server.sleeps == [0.5, 1.0]
+
+
+def test_retries_then_success_with_the_published_md5(web, tmp_path, monkeypatch):
+    archive = make_zip({"ml-latest-small/ratings.csv": "userId,movieId,rating,timestamp\n1,2,3.5,100\n"})
+    md5 = hashlib.md5(archive).hexdigest()
+    url = MOVIELENS["ml-latest-small"].url
+    server = web({
+        url + ".md5": [f"MD5 (ml-latest-small.zip) = {md5}\n".encode()],
+        url: [urllib.error.URLError("timed out"), TimeoutError("timed out"), archive],
+    })
+    dest = tmp_path / "ml-latest-small.zip"
+    source = download("ml-latest-small", dest)
+    assert dest.read_bytes() == archive
+    assert md5 in source and "GroupLens" in source
+    assert server.calls.count(url) == 3
+
+
+def test_unreachable_without_a_mirror_is_a_clear_error(web, tmp_path):
+    web({})
+    with pytest.raises(DataError, match="cannot reach .*ml-1m.zip.*no mirror is known for ml-1m"):
+        download("ml-1m", tmp_path / "ml-1m.zip", retries=1)
+    assert not (tmp_path / "ml-1m.zip").exists()
+
+
+def test_unknown_dataset_names_the_known_ones(tmp_path):
+    with pytest.raises(DataError, match="unknown MovieLens dataset 'ml-5k'.*ml-100k"):
+        download("ml-5k", tmp_path / "x.zip")
+
+
+@pytest.fixture(scope="session")
+def ml100k_zip(tmp_path_factory):
+    """ML-100K through the RecBole mirror, for real (pip download from PyPI), with
+    GroupLens made unreachable."""
+    dest = tmp_path_factory.mktemp("raw") / "ml-100k.zip"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fetch, "_urlopen", Web({}))
+        patch.setattr(fetch, "_sleep", lambda seconds: None)
+        try:
+            source = download("ml-100k", dest)
+        except DataError as error:
+            if "pip download" in str(error):
+                pytest.skip(f"PyPI not reachable through pip: {error}")
+            raise
+    return dest, source
+
+
+def test_unreachable_ml100k_falls_back_to_the_recbole_wheel(ml100k_zip):
+    dest, source = ml100k_zip
+    assert "RecBole" in source and fetch.RECBOLE_INTER_SHA256 in source
+    with open_archive(dest) as archive:
+        assert sorted(archive.namelist()) == ["ml-100k/u.data", "ml-100k/u.item"]
+        ratings = archive.read("ml-100k/u.data")
+        items = archive.read("ml-100k/u.item").decode("latin-1").splitlines()
+    assert hashlib.sha256(ratings).hexdigest() == fetch.ML100K_RATINGS_SHA256
+    assert ratings.startswith(b"196\t242\t3\t881250949\n186\t302\t3\t891717742\n")
+    assert len(items) == 1682
+    assert items[0] == "1|Toy Story (1995)||||0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0"
+    assert items[266].startswith("267|unknown||||1|")
+
+
+def test_grouplens_ml100k_is_checked_against_the_pinned_ratings(web, tmp_path, monkeypatch, ml100k_zip):
+    with open_archive(ml100k_zip[0]) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    good = make_zip(members)
+    pin(monkeypatch, "ml-100k", hashlib.md5(good).hexdigest())
+    web({MOVIELENS["ml-100k"].url: [good]})
+    assert "GroupLens" in download("ml-100k", tmp_path / "good.zip")
+
+    members["ml-100k/u.data"] = members["ml-100k/u.data"].replace(b"196\t242\t3\t", b"196\t242\t4\t", 1)
+    bad = make_zip(members)
+    pin(monkeypatch, "ml-100k", hashlib.md5(bad).hexdigest())
+    web({MOVIELENS["ml-100k"].url: [bad]})
+    with pytest.raises(fetch.ChecksumError, match="differ from the pinned ones"):
+        download("ml-100k", tmp_path / "bad.zip")
+    assert not (tmp_path / "bad.zip").exists()
+
+
+def test_prepare_ml100k_gives_the_canonical_table(ml100k_zip, tmp_path):
+    summary = prepare({"name": "ml-100k", "source": "movielens"}, tmp_path, raw=ml100k_zip[0])
+    assert (summary["ratings"], summary["users"], summary["items"]) == (100_000, 943, 1682)
+    ratings = pd.read_parquet(tmp_path / "ratings.parquet")
+    assert [str(t) for t in ratings.dtypes] == ["int32", "int32", "float32", "int64"]
+    digest = hashlib.sha256()
+    for column in ("user", "item", "rating", "timestamp"):
+        digest.update(np.ascontiguousarray(ratings[column].to_numpy()).tobytes())
+    assert digest.hexdigest() == ML100K_TABLE_SHA256
+    users = pd.read_parquet(tmp_path / "users.parquet")
+    items = pd.read_parquet(tmp_path / "items.parquet")
+    assert (users["original_id"] == users["user"] + 1).all()
+    assert (items["original_id"] == items["item"] + 1).all()
+    assert items["title"].iloc[0] == "Toy Story (1995)"
+
+
+# ----- archives ----------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["../evil.txt", "ml-1m/../../evil.txt", "/etc/evil", "C:\\evil", "..\\evil"])
+def test_archive_members_escaping_the_folder_are_refused(tmp_path, name):
+    assert unsafe_member(name)
+    path = tmp_path / "ml-1m.zip"
+    path.write_bytes(make_zip({"ml-1m/ratings.dat": "1::1::5::1\n", name: "x"}))
+    with pytest.raises(DataError, match="escape the folder"):
+        open_archive(path)
+    with pytest.raises(DataError, match="escape the folder"):
+        prepare({"name": "ml-1m", "source": "movielens"}, tmp_path / "out", raw=path)
+    assert not (tmp_path / "out").exists()
+
+
+def test_safe_member_names_pass():
+    assert not any(unsafe_member(name) for name in ["ml-1m/ratings.dat", "a/b..c", "..name"])
+
+
+def test_prepare_ml1m_format_with_titles(tmp_path):
+    raw = tmp_path / "ml-1m.zip"
+    raw.write_bytes(ML1M)
+    summary = prepare({"name": "ml-1m", "source": "movielens"}, tmp_path / "out", raw=raw)
+    assert (summary["ratings"], summary["users"], summary["items"]) == (3, 2, 2)
+    ratings = pd.read_parquet(tmp_path / "out" / "ratings.parquet")
+    assert ratings.to_dict("list") == {
+        "user": [0, 0, 1], "item": [0, 1, 0], "rating": [5.0, 3.0, 4.0],
+        "timestamp": [978300760, 978302109, 978301968],
+    }
+    items = pd.read_parquet(tmp_path / "out" / "items.parquet")
+    assert items["title"].tolist() == ["GoldenEye (1995)", "Heat: The Return (1995)"]
+
+
+def test_archive_without_the_ratings_file(tmp_path):
+    raw = tmp_path / "ml-1m.zip"
+    raw.write_bytes(make_zip({"ml-1m/README": "hello"}))
+    with pytest.raises(DataError, match="no member named ratings.dat"):
+        prepare({"name": "ml-1m", "source": "movielens"}, tmp_path / "out", raw=raw)
+
+
+# ----- a user's own file -------------------------------------------------------------------
+CSV = "uid,mid,stars,when\nbob,m2,4,30\nann,m1,3.5,10\nbob,m1,5,20\n"
+MAPPING = {"user": "uid", "item": "mid", "rating": "stars", "timestamp": "when"}
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_file_source_maps_columns_and_numbers_sorted_ids(tmp_path):
+    path = write(tmp_path, "r.csv", CSV)
+    summary = prepare({"source": "file", "path": str(path), "sep": ",", "columns": MAPPING}, tmp_path / "out")
+    assert (summary["ratings"], summary["users"], summary["items"]) == (3, 2, 2)
+    ratings = pd.read_parquet(tmp_path / "out" / "ratings.parquet")
+    assert ratings.to_dict("list") == {"user": [1, 0, 1], "item": [1, 0, 0], "rating": [4.0, 3.5, 5.0],
+                                       "timestamp": [30, 10, 20]}
+    assert pd.read_parquet(tmp_path / "out" / "users.parquet")["original_id"].tolist() == ["ann", "bob"]
+    assert pd.read_parquet(tmp_path / "out" / "items.parquet")["original_id"].tolist() == ["m1", "m2"]
+
+
+@pytest.mark.parametrize("sep", ["\t", "::"])
+def test_file_source_separators_and_missing_timestamp(tmp_path, sep):
+    text = sep.join(["u", "i", "r"]) + "\n" + "\n".join(sep.join(row) for row in [("7", "3", "2"), ("5", "3", "1")])
+    path = write(tmp_path, "r.txt", text + "\n")
+    columns = {"user": "u", "item": "i", "rating": "r"}
+    prepare({"source": "file", "path": str(path), "sep": sep, "columns": columns}, tmp_path / "out")
+    ratings = pd.read_parquet(tmp_path / "out" / "ratings.parquet")
+    assert ratings.to_dict("list") == {"user": [1, 0], "item": [0, 0], "rating": [2.0, 1.0], "timestamp": [0, 0]}
+
+
+def test_file_source_parquet_by_suffix(tmp_path, tiny_ratings):
+    path = tmp_path / "mine.parquet"
+    tiny_ratings.assign(user=tiny_ratings["user"] + 100).to_parquet(path)
+    summary = prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+    assert summary["users"] == 40
+    ratings = pd.read_parquet(tmp_path / "out" / "ratings.parquet")
+    pd.testing.assert_frame_equal(ratings, tiny_ratings)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="ratings file not found: .*nope.csv"):
+        prepare({"source": "file", "path": str(tmp_path / "nope.csv")}, tmp_path / "out")
+
+
+def test_missing_columns_lists_the_columns_found(tmp_path):
+    path = write(tmp_path, "r.csv", CSV)
+    with pytest.raises(DataError, match=r"r.csv.*missing rating \(column 'rating'\).*columns found: \['uid', 'mid', 'stars', 'when'\].*row 1"):
+        prepare({"source": "file", "path": str(path), "columns": {"user": "uid", "item": "mid"}}, tmp_path / "out")
+
+
+def test_not_a_ratings_table(tmp_path):
+    path = write(tmp_path, "r.csv", "just some text\nwith lines\n")
+    with pytest.raises(DataError, match="columns found: \\['just some text'\\]"):
+        prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+
+
+def test_non_numeric_rating_names_column_and_row(tmp_path):
+    path = write(tmp_path, "r.csv", CSV.replace("3.5", "good"))
+    with pytest.raises(DataError, match=r"r.csv: column 'stars' has 1 non-numeric.*row 2: .*'good'"):
+        prepare({"source": "file", "path": str(path), "columns": MAPPING}, tmp_path / "out")
+
+
+def test_nan_rating_names_column_and_row(tmp_path):
+    path = write(tmp_path, "r.csv", CSV.replace("3.5", ""))
+    with pytest.raises(DataError, match=r"r.csv: column 'stars' has 1 NaN or empty.*row 2: .*'ann'"):
+        prepare({"source": "file", "path": str(path), "columns": MAPPING}, tmp_path / "out")
+
+
+def test_duplicates_are_an_error_by_default(tmp_path):
+    path = write(tmp_path, "r.csv", CSV + "ann,m1,1,40\n")
+    with pytest.raises(DataError, match=r"r.csv: 1 duplicate \(user, item\) pairs.*row 2: .*row 4: "):
+        prepare({"source": "file", "path": str(path), "columns": MAPPING}, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_duplicates_keep_latest_with_a_warning(tmp_path, caplog):
+    path = write(tmp_path, "r.csv", CSV + "ann,m1,1,5\nbob,m2,2,99\nbob,m2,1,50\n")
+    source = {"source": "file", "path": str(path), "columns": MAPPING, "duplicates": "keep_latest"}
+    with caplog.at_level(logging.WARNING, logger="mfsweep.data"):
+        summary = prepare(source, tmp_path / "out")
+    assert summary["duplicates_dropped"] == 3
+    assert "3 duplicate (user, item) ratings dropped" in caplog.text
+    ratings = pd.read_parquet(tmp_path / "out" / "ratings.parquet")
+    assert ratings.to_dict("list") == {"user": [0, 1, 1], "item": [0, 0, 1], "rating": [3.5, 5.0, 2.0],
+                                       "timestamp": [10, 20, 99]}
+
+
+def test_unknown_source_and_duplicates_setting(tmp_path):
+    with pytest.raises(DataError, match="unknown dataset source 'web'"):
+        prepare({"source": "web"}, tmp_path)
+    with pytest.raises(DataError, match="duplicates must be one of"):
+        prepare({"source": "file", "path": "x.csv", "duplicates": "first"}, tmp_path)
+
+
+# ----- synthetic ---------------------------------------------------------------------------
+def test_synthetic_shape_and_invariants():
+    frame = synthetic(300, 120, 6000, seed=3)
+    assert len(frame) == 6000
+    assert [str(t) for t in frame.dtypes] == ["int32", "int32", "float32", "int64"]
+    assert not frame.duplicated(["user", "item"]).any()
+    assert frame["user"].nunique() == 300 and frame["item"].nunique() == 120
+    assert set(np.unique(frame["rating"])) <= set(np.arange(1, 11) / 2)
+    assert (np.diff(frame["timestamp"].to_numpy()) > 0).all()
+
+
+def test_synthetic_is_seeded():
+    a, b, c = synthetic(200, 80, 3000, seed=1), synthetic(200, 80, 3000, seed=1), synthetic(200, 80, 3000, seed=2)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+
+
+def test_synthetic_popularity_and_latent_structure():
+    frame = synthetic(2000, 400, 60_000, seed=5, popularity_exponent=1.0)
+    counts = np.sort(frame["item"].value_counts().to_numpy())[::-1]
+    assert counts[:40].sum() > 0.4 * len(frame)  # the top tenth of the items
+    # Item means measured on two halves of the users agree: ratings carry item structure.
+    half = frame["user"] % 2 == 0
+    means = pd.concat([frame[half].groupby("item")["rating"].mean(), frame[~half].groupby("item")["rating"].mean()],
+                      axis=1).dropna()
+    assert np.corrcoef(means.iloc[:, 0], means.iloc[:, 1])[0, 1] > 0.5
+
+
+def test_synthetic_dense_corner_and_errors():
+    frame = synthetic(10, 6, 60, seed=0)
+    assert len(frame) == 60 and not frame.duplicated(["user", "item"]).any()
+    with pytest.raises(DataError, match="ratings .61. exceeds users x items .60."):
+        synthetic(10, 6, 61, seed=0)
+    with pytest.raises(DataError, match="users must be a positive integer"):
+        synthetic(0, 6, 5, seed=0)
+    with pytest.raises(DataError, match="noise must be a number >= 0"):
+        synthetic(10, 6, 5, seed=0, noise=-1)
+
+
+def test_synthetic_with_fewer_ratings_than_users():
+    frame = synthetic(50, 10, 20, seed=0)
+    assert len(frame) == 20 and not frame.duplicated(["user", "item"]).any()
+    assert frame["user"].nunique() < 50
+
+
+def test_allocate_respects_bounds_and_total():
+    counts = allocate(1000, np.array([100.0, 1, 1, 1, 1]), 1, 300)
+    assert counts.sum() == 1000 and counts.min() >= 1 and counts.max() <= 300
+    assert counts[0] == 300
+
+
+def test_prepare_synthetic(tmp_path):
+    source = {"source": "synthetic", "users": 50, "items": 20, "ratings": 500, "seed": 4, "factors": 4}
+    summary = prepare(source, tmp_path)
+    assert (summary["ratings"], summary["users"], summary["items"]) == (500, 50, 20)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "ratings.parquet"),
+                                  synthetic(50, 20, 500, seed=4, factors=4))
