@@ -156,7 +156,10 @@ def test_unreachable_ml100k_falls_back_to_the_recbole_wheel(ml100k_zip):
     dest, source = ml100k_zip
     assert "RecBole" in source and fetch.RECBOLE_INTER_SHA256 in source
     with open_archive(dest) as archive:
-        assert sorted(archive.namelist()) == ["ml-100k/u.data", "ml-100k/u.item"]
+        assert archive.namelist() == ["ml-100k/", "ml-100k/u.data", "ml-100k/u.genre", "ml-100k/u.item",
+                                      "ml-100k/u.user"]
+        assert archive.read("ml-100k/u.user").startswith(b"1|24|M|technician|85711\n2|53|F|other|94043\n")
+        assert archive.read("ml-100k/u.genre").splitlines()[-1] == b"Western|18"
         ratings = archive.read("ml-100k/u.data")
         items = archive.read("ml-100k/u.item").decode("latin-1").splitlines()
     assert hashlib.sha256(ratings).hexdigest() == fetch.ML100K_RATINGS_SHA256
@@ -168,7 +171,7 @@ def test_unreachable_ml100k_falls_back_to_the_recbole_wheel(ml100k_zip):
 
 def test_grouplens_ml100k_is_checked_against_the_pinned_ratings(web, tmp_path, monkeypatch, ml100k_zip):
     with open_archive(ml100k_zip[0]) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
+        members = {name: archive.read(name) for name in archive.namelist() if not name.endswith("/")}
     good = make_zip(members)
     pin(monkeypatch, "ml-100k", hashlib.md5(good).hexdigest())
     web({MOVIELENS["ml-100k"].url: [good]})

@@ -30,6 +30,7 @@ from mfsweep.io import atomic_path
 RECBOLE = "recbole==1.2.1"
 RECBOLE_INTER = "recbole/dataset_example/ml-100k/ml-100k.inter"
 RECBOLE_ITEM = "recbole/dataset_example/ml-100k/ml-100k.item"
+RECBOLE_USER = "recbole/dataset_example/ml-100k/ml-100k.user"
 RECBOLE_INTER_SHA256 = "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff"
 # sha256 of the canonical ML-100K ratings rows: "user\titem\trating\ttimestamp\n" in file
 # order, which is byte for byte GroupLens's u.data. Both sources are checked against it.
@@ -39,6 +40,7 @@ ML100K_GENRES = [
     "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
     "War", "Western",
 ]
+ZIP_DATE = (1998, 4, 1, 0, 0, 0)  # a fixed date keeps the rebuilt archive byte-identical
 BACKOFF_SECONDS = 0.5
 CHUNK = 1 << 20
 
@@ -198,7 +200,7 @@ def _from_recbole(dest: Path) -> str:
             raise Unreachable(f"pip download {RECBOLE} left no wheel in {folder}")
         with open_archive(wheels[0]) as wheel:
             try:
-                inter, item = wheel.read(RECBOLE_INTER), wheel.read(RECBOLE_ITEM)
+                inter, item, user = (wheel.read(name) for name in (RECBOLE_INTER, RECBOLE_ITEM, RECBOLE_USER))
             except KeyError as error:
                 raise DataError(f"{wheels[0].name} lacks {error}") from None
     got = hashlib.sha256(inter).hexdigest()
@@ -208,14 +210,18 @@ def _from_recbole(dest: Path) -> str:
     _check_ml100k_ratings(ratings, RECBOLE_INTER)
     with atomic_path(dest) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            # The folder entry comes first, as in GroupLens's archive (LensKit's loader relies on it).
+            archive.writestr(zipfile.ZipInfo("ml-100k/", date_time=ZIP_DATE), b"")
             _write_member(archive, "ml-100k/u.data", ratings)
+            genres = "".join(f"{genre}|{number}\n" for number, genre in enumerate(ML100K_GENRES))
+            _write_member(archive, "ml-100k/u.genre", genres.encode())
             _write_member(archive, "ml-100k/u.item", recbole_items_as_u_item(item))
+            _write_member(archive, "ml-100k/u.user", _recbole_table_as_u_file(user))
     return f"RecBole {RECBOLE} wheel from PyPI, {RECBOLE_INTER} (sha256 {RECBOLE_INTER_SHA256})"
 
 
 def _write_member(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
-    # A fixed date keeps the rebuilt archive byte-identical from run to run.
-    info = zipfile.ZipInfo(name, date_time=(1998, 4, 1, 0, 0, 0))
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
     info.compress_type = zipfile.ZIP_DEFLATED
     archive.writestr(info, data)
 
@@ -239,3 +245,9 @@ def recbole_items_as_u_item(data: bytes) -> bytes:
         flags = ["1" if genre in genres else "0" for genre in ML100K_GENRES]
         out.append("|".join([item, title, "", "", ""] + flags))
     return ("\n".join(out) + "\n").encode("latin-1", "replace")
+
+
+def _recbole_table_as_u_file(data: bytes) -> bytes:
+    """A RecBole atomic file (tab-separated, typed header) as a '|'-separated u.* file."""
+    lines = data.decode("utf-8").splitlines()[1:]
+    return "".join("|".join(line.split("\t")) + "\n" for line in lines if line.strip()).encode("latin-1", "replace")
