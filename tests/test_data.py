@@ -288,7 +288,8 @@ def test_missing_file(tmp_path):
 
 def test_missing_columns_lists_the_columns_found(tmp_path):
     path = write(tmp_path, "r.csv", CSV)
-    with pytest.raises(DataError, match=r"r.csv.*missing rating \(column 'rating'\).*columns found: \['uid', 'mid', 'stars', 'when'\].*row 1"):
+    found = r"columns found: \['uid', 'mid', 'stars', 'when'\]"
+    with pytest.raises(DataError, match=r"r.csv.*missing rating \(column 'rating'\).*" + found + ".*row 1"):
         prepare({"source": "file", "path": str(path), "columns": {"user": "uid", "item": "mid"}}, tmp_path / "out")
 
 
@@ -300,13 +301,13 @@ def test_not_a_ratings_table(tmp_path):
 
 def test_non_numeric_rating_names_column_and_row(tmp_path):
     path = write(tmp_path, "r.csv", CSV.replace("3.5", "good"))
-    with pytest.raises(DataError, match=r"r.csv: column 'stars' has 1 non-numeric.*row 2: .*'good'"):
+    with pytest.raises(DataError, match=r"r.csv: column 'stars' has 1 non-numeric values; first at row 2: .*'good'"):
         prepare({"source": "file", "path": str(path), "columns": MAPPING}, tmp_path / "out")
 
 
 def test_nan_rating_names_column_and_row(tmp_path):
     path = write(tmp_path, "r.csv", CSV.replace("3.5", ""))
-    with pytest.raises(DataError, match=r"r.csv: column 'stars' has 1 NaN or empty.*row 2: .*'ann'"):
+    with pytest.raises(DataError, match=r"r.csv: column 'stars' has 1 NaN or empty values; first at row 2: .*'ann'"):
         prepare({"source": "file", "path": str(path), "columns": MAPPING}, tmp_path / "out")
 
 
@@ -393,3 +394,22 @@ def test_prepare_synthetic(tmp_path):
     assert (summary["ratings"], summary["users"], summary["items"]) == (500, 50, 20)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "ratings.parquet"),
                                   synthetic(50, 20, 500, seed=4, factors=4))
+
+
+def test_infinite_rating_and_empty_user_are_refused(tmp_path):
+    path = write(tmp_path, "r.csv", CSV.replace("3.5", "inf"))
+    with pytest.raises(DataError, match=r"column 'stars' has 1 infinite values; first at row 2"):
+        prepare({"source": "file", "path": str(path), "columns": MAPPING}, tmp_path / "out")
+    path = write(tmp_path, "r.csv", CSV.replace("bob,m1", ",m1"))
+    with pytest.raises(DataError, match=r"column 'uid' has 1 NaN or empty values; first at row 3"):
+        prepare({"source": "file", "path": str(path), "columns": MAPPING}, tmp_path / "out")
+
+
+def test_date_timestamps_become_unix_seconds(tmp_path):
+    path = write(tmp_path, "r.csv", "user,item,rating,timestamp\n1,1,4,2000-01-01\n1,2,3,2000-01-02 00:00:10\n")
+    prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+    ratings = pd.read_parquet(tmp_path / "out" / "ratings.parquet")
+    assert ratings["timestamp"].tolist() == [946684800, 946771210]
+    path = write(tmp_path, "r.csv", "user,item,rating,timestamp\n1,1,4,yesterday\n")
+    with pytest.raises(DataError, match="column 'timestamp' holds values that are neither numbers nor dates"):
+        prepare({"source": "file", "path": str(path)}, tmp_path / "out")

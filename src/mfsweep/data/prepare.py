@@ -128,25 +128,23 @@ def _typed(frame: pd.DataFrame, table: pd.DataFrame, mapping: dict, path: Path) 
 
 
 def _no_missing(values: pd.Series, table: pd.DataFrame, column: str, path: Path) -> None:
-    missing = values.isna().to_numpy()
-    if missing.any():
-        first = int(np.argmax(missing))
-        raise DataError(f"{path}: column {column!r} has {int(missing.sum())} empty values; first at {sample_row(table, first)}")
+    _refuse(values.isna().to_numpy(), "NaN or empty", table, column, path)
 
 
 def _numeric(values: pd.Series, table: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    _no_missing(values, table, column, path)
     numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna().to_numpy()
+    _refuse(numbers.isna().to_numpy(), "non-numeric", table, column, path)
+    _refuse(~np.isfinite(numbers.to_numpy(np.float64)), "infinite", table, column, path)
+    return numbers
+
+
+def _refuse(bad: np.ndarray, what: str, table: pd.DataFrame, column: str, path: Path) -> None:
     if bad.any():
         first = int(np.argmax(bad))
-        what = "NaN or empty" if pd.isna(values.iloc[first]) else "non-numeric"
         raise DataError(
-            f"{path}: column {column!r} has {int(bad.sum())} {what} or invalid values; first at {sample_row(table, first)}"
+            f"{path}: column {column!r} has {int(bad.sum())} {what} values; first at {sample_row(table, first)}"
         )
-    if not np.isfinite(numbers.to_numpy(np.float64)).all():
-        first = int(np.argmax(~np.isfinite(numbers.to_numpy(np.float64))))
-        raise DataError(f"{path}: column {column!r} has infinite values; first at {sample_row(table, first)}")
-    return numbers
 
 
 def _timestamps(values: pd.Series, table: pd.DataFrame, column: str, path: Path) -> np.ndarray:
@@ -156,7 +154,7 @@ def _timestamps(values: pd.Series, table: pd.DataFrame, column: str, path: Path)
     if values.dtype == object:
         numbers = pd.to_numeric(values, errors="coerce")
         if numbers.isna().any():
-            dates = pd.to_datetime(values, errors="coerce", utc=True)
+            dates = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
             bad = dates.isna().to_numpy()
             if bad.any():
                 first = int(np.argmax(bad))
@@ -207,9 +205,11 @@ def canonical(frame: pd.DataFrame, label: str, duplicates: str = "error"):
 def _deduplicate(key: np.ndarray, timestamps: np.ndarray, frame: pd.DataFrame, label: str, duplicates: str):
     """None when every (user, item) pair is unique; else the rows to keep (``keep_latest``:
     the latest of each pair by timestamp, the later row on ties, in file order)."""
-    repeated = pd.Series(key).duplicated().to_numpy()
-    if not repeated.any():
+    ordered = np.sort(key)
+    if not (ordered[1:] == ordered[:-1]).any():
         return None
+    del ordered
+    repeated = pd.Series(key).duplicated().to_numpy()
     count = int(repeated.sum())
     if duplicates != "keep_latest":
         second = int(np.argmax(repeated))
