@@ -1,0 +1,314 @@
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mfsweep import plots
+
+FOLDS = (0, 1)
+# trial -> (embedding_size, learning_rate, regularization.user, valid RMSE per fold, stop reason per fold, epochs)
+SPECS = {
+    "t01": (4, 0.001, 0.01, (0.99, 0.97), ("plateau", "plateau"), (6, 5)),
+    "t02": (8, 0.003, 0.1, (0.95, 0.93), ("plateau", "max_epochs"), (7, 10)),
+    "t03": (8, 0.01, 1.0, (0.96, 0.98), ("max_epochs", "max_epochs"), (10, 10)),
+    "t04": (16, 0.03, 0.01, (0.92, 0.96), ("plateau", "plateau"), (4, 8)),
+    "t05": (32, 0.1, 0.1, (1.10, 0.99), ("plateau", "diverged"), (3, 2)),
+    "t06": (64, 0.05, 1.0, (None, None), ("failed", "failed"), (0, 0)),
+}
+SPACE = {
+    "embedding_size": [4, 8, 16, 32, 64],
+    "learning_rate": {"loguniform": [0.001, 0.1]},
+    "regularization.user": [0.01, 0.1, 1.0],
+    "damping": 5,
+}
+
+
+def trial_rows(model="sgd-biased", specs=SPECS, folds=FOLDS):
+    rows = []
+    for trial, (size, rate, reg, valid, stops, epochs) in specs.items():
+        for fold in folds:
+            stop, value = stops[fold], valid[fold]
+            usable = stop not in ("diverged", "failed")
+            rows.append({
+                "model": model, "kind": "sgd-biased", "trial": trial, "fold": fold,
+                "epochs_completed": epochs[fold], "best_epoch": max(epochs[fold] - 1, 0), "stop_reason": stop,
+                "error": "ValueError: boom" if stop == "failed" else None,
+                "train_seconds": 0.0 if stop == "failed" else 0.01 * size * (epochs[fold] + (stop == "diverged")),
+                "cpu_seconds": 0.0, "threads": 1,
+                "param.embedding_size": size, "param.learning_rate": rate, "param.regularization.user": reg,
+                "param.damping": 5,
+                "valid.RMSE": np.nan if value is None else value, "valid.NDCG@10": np.nan if value is None else 0.1,
+                "test.RMSE": value + 0.01 if usable else np.nan, "test.NDCG@10": 0.2 if usable else np.nan,
+            })
+    return pd.DataFrame(rows)
+
+
+def history_rows(trials):
+    rows = []
+    for record in trials.itertuples():
+        for epoch in range(1, record.epochs_completed + 1):
+            rows.append({"trial": record.trial, "fold": record.fold, "epoch": epoch, "train_loss": 2.0 / epoch,
+                         "seconds": 0.01, "cpu_seconds": 0.01, "eval_seconds": 0.001,
+                         "RMSE": 1.2 - 0.2 * (1 - 1 / epoch), "NDCG@10": 0.1 * epoch / (epoch + 1)})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def trials():
+    return trial_rows()
+
+
+@pytest.fixture
+def history(trials):
+    return history_rows(trials)
+
+
+def svg_text(path):
+    """Parse an SVG; check it is one with drawn lines; return all of its text."""
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    assert any(el.tag.rsplit("}", 1)[-1] in ("path", "line", "polyline", "use") for el in root.iter())
+    return " ".join(" ".join(root.itertext()).split())
+
+
+# ----- tables --------------------------------------------------------------------------------
+def test_trial_table_marks_unusable_trials_and_averages_folds(trials):
+    table = plots.trial_table(trials, "RMSE").set_index("trial")
+    assert list(table["status"]) == ["ok", "ok", "ok", "ok", "diverged", "failed"]
+    assert table.loc["t02", "mean"] == pytest.approx(0.94)
+    assert (table.loc["t02", "min"], table.loc["t02", "max"]) == (0.93, 0.95)
+    assert math.isnan(table.loc["t05", "mean"]) and math.isnan(table.loc["t06", "mean"])
+    assert table.loc["t03", "epochs_completed"] == 10
+    assert plots.best_trial(table.reset_index(), "RMSE") == "t02"
+    assert plots.best_trial(table.reset_index(), "NDCG@10") == "t01"  # all tie: first in id order
+
+
+def test_tuned_parameters_are_those_with_more_than_one_value(trials):
+    assert plots.tuned_parameters(trials) == ["param.embedding_size", "param.learning_rate",
+                                              "param.regularization.user"]
+
+
+@pytest.mark.parametrize("name, values, space, log", [
+    ("learning_rate", [0.01, 0.02], {"learning_rate": {"loguniform": [0.001, 0.1]}}, True),
+    ("embedding_size", [4, 8], {"embedding_size": {"loguniform_int": [4, 512]}}, True),
+    ("init_std", [0.01, 0.5], {"init_std": {"uniform": [0.01, 0.5]}}, False),
+    ("regularization", [0.01, 1.0], {"regularization": [0.01, 0.1, 1.0]}, True),
+    ("embedding_size", [16, 64], {"embedding_size": [16, 64]}, False),
+    ("alpha", [0, 10, 100], {"alpha": [0, 10, 100]}, False),
+    ("regularization.user", [0.1, 1], {"regularization.user": [0.1, 1.0]}, True),
+    ("regularization.item", [0.1, 1], {"regularization": {"item": [0.1, 0.2]}}, False),
+    ("solver", ["cg", "cholesky"], {"solver": ["cg", "cholesky"]}, False),
+    ("learning_rate", [0.001, 0.1], None, True),
+    ("learning_rate", [0.01, 0.05], None, False),
+])
+def test_log_axis_follows_the_search_space(name, values, space, log):
+    assert plots.is_log_axis(name, values, space) is log
+
+
+def best_json(model, trial, rmse, seconds, folds=2):
+    if trial is None:
+        test = {}
+    else:
+        test = {"RMSE": rmse, "MAE": rmse * 0.8, "NDCG": 0.3, "NDCG@10": 0.1, "Recall@10": 0.05}
+    if trial is not None and folds > 1:
+        test.update({f"{k}_min": v * 0.95 for k, v in list(test.items())})
+        test.update({f"{k}_max": v * 1.05 for k, v in list(test.items()) if not k.endswith("_min")})
+    return {"model": model, "kind": model, "trial": trial, "selection_metric": "RMSE",
+            "objective": None if trial is None else rmse - 0.01, "trials": 4, "usable_trials": 0 if trial is None else 3,
+            "epochs_completed": None if trial is None else 10, "train_seconds": seconds, "cpu_seconds": seconds,
+            "test": test, "validation": {}}
+
+
+def test_compare_gives_one_row_per_model_with_test_metrics_in_order():
+    frame = plots.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
+                           best_json("sgd-biased", "bbbbbbbbbb", 0.93, 12.0),
+                           best_json("sgd", None, None, None)])
+    assert list(frame["model"]) == ["als-biased", "sgd-biased", "sgd"]
+    metrics = [c for c in frame.columns if c.startswith("test.")]
+    assert metrics[:4] == ["test.RMSE", "test.RMSE_max", "test.RMSE_min", "test.MAE"]
+    assert metrics.index("test.NDCG") < metrics.index("test.NDCG@10") < metrics.index("test.Recall@10")
+    assert frame.loc[0, "test.RMSE"] == 0.91 and frame.loc[1, "train_seconds"] == 12.0
+    assert frame.loc[2, "trial"] is None and math.isnan(frame.loc[2, "test.RMSE"])
+    with pytest.raises(ValueError, match="no best.json"):
+        plots.compare([])
+
+
+# ----- figures -------------------------------------------------------------------------------
+def test_embedding_size_figure(trials, tmp_path):
+    path = tmp_path / "embedding_size.svg"
+    plots.plot_embedding_size(trials, path, "RMSE", context="sgd-biased on synth/kfold")
+    text = svg_text(path)
+    assert "Embedding size: sgd-biased on synth/kfold" in text
+    assert "best trial per size" in text and "selected trial t02" in text
+    assert "diverged (1 trial" in text and "failed (1 trial" in text
+    assert "log2 scale" in text and "lower is better" in text
+
+
+def test_the_same_tables_give_the_same_file(trials, tmp_path):
+    plots.plot_embedding_size(trials, tmp_path / "a.svg", "RMSE")
+    plots.plot_embedding_size(trials, tmp_path / "b.svg", "RMSE")
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
+
+
+def test_learning_parameters_figure_has_a_panel_per_tuned_parameter(trials, tmp_path):
+    path = tmp_path / "learning_parameters.svg"
+    plots.plot_learning_parameters(trials, path, "RMSE", space=SPACE, context="sgd-biased")
+    text = svg_text(path)
+    assert "Learning parameters: sgd-biased" in text
+    assert "learning_rate (log scale)" in text and "regularization.user (log scale)" in text
+    assert "embedding_size" not in text.replace("Embedding", "")  # has its own figure
+    assert "diverged" in text and "failed" in text
+
+
+def test_learning_parameters_with_categorical_and_linear_axes(trials, tmp_path):
+    trials = trials.assign(**{"param.solver": np.where(trials["trial"] < "t04", "cg", "cholesky"),
+                              "param.init_std": np.where(trials["trial"] < "t03", 0.1, 0.2)})
+    path = tmp_path / "learning_parameters.svg"
+    plots.plot_learning_parameters(trials, path, "NDCG@10", space={"init_std": {"uniform": [0.05, 0.3]}})
+    text = svg_text(path)
+    assert "cholesky" in text and "init_std" in text and "init_std (log scale)" not in text
+    assert "higher is better" in text
+
+
+def test_learning_parameters_without_a_tuned_parameter_says_so(tmp_path):
+    single = trial_rows(specs={"t01": SPECS["t01"]})
+    path = tmp_path / "learning_parameters.svg"
+    plots.plot_learning_parameters(single, path, "RMSE")
+    text = svg_text(path)
+    assert "No tuned learning parameter" in text and "1 trial" in text and "embedding_size=4" not in text
+    only_size = trial_rows(specs={t: SPECS[t] for t in ("t01", "t04")}).assign(**{"param.learning_rate": 0.01,
+                                                                              "param.regularization.user": 0.1})
+    plots.plot_learning_parameters(only_size, path, "RMSE")
+    assert "only embedding_size varies" in svg_text(path)
+
+
+def test_iteration_completion_figure(trials, history, tmp_path):
+    path = tmp_path / "iteration_completion.svg"
+    plots.plot_iteration_completion(trials, history, path, "RMSE", best="t02", max_epochs=10, context="sgd-biased")
+    text = svg_text(path)
+    assert "Iteration completion: sgd-biased" in text
+    assert "epochs completed (12 trial x fold runs)" in text
+    assert "plateau (6)" in text and "max_epochs (3)" in text and "diverged (1)" in text and "failed (2)" in text
+    assert "max_epochs = 10" in text
+    assert "selected trial t02" in text and "best epoch" in text
+    assert "longest-running" in text and "t03 (10 epochs, max_epochs)" in text
+    assert "diverged after this epoch" in text  # t05 is among the 5 longest runs
+
+
+def test_iteration_completion_without_validation_uses_training_loss(trials, history, tmp_path):
+    path = tmp_path / "iteration_completion.svg"
+    plots.plot_iteration_completion(trials, history.drop(columns=["RMSE"]), path, "RMSE")
+    assert "training loss (no validation metric recorded)" in svg_text(path)
+
+
+def test_comparison_figure(tmp_path):
+    frame = plots.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
+                           best_json("sgd-biased", "bbbbbbbbbb", 0.93, 12.0),
+                           best_json("sgd", None, None, None)])
+    path = tmp_path / "comparison.svg"
+    plots.plot_comparison(frame, path, context="synth / kfold")
+    text = svg_text(path)
+    assert "Model comparison: synth / kfold" in text
+    for title in ("RMSE (lower is better)", "NDCG@10 (higher is better)", "Recall@10", "fit time"):
+        assert title in text
+    assert "0.9100" in text and "12 s" in text and "no usable trial" in text
+    assert "als-biased" in text and "sgd-biased" in text
+
+
+def test_comparison_figure_with_one_fold_and_one_model(tmp_path):
+    frame = plots.compare([best_json("als", "aaaaaaaaaa", 0.95, 1.0, folds=1)])
+    path = tmp_path / "comparison.svg"
+    plots.plot_comparison(frame, path, metrics=["RMSE", "NDCG@10"])
+    text = svg_text(path)
+    assert "RMSE (lower is better)" in text and "MAE" not in text and "fit time" in text
+
+
+def test_cost_figure(trials, tmp_path):
+    other = trial_rows("als-biased", specs={t: SPECS[t] for t in ("t01", "t02", "t04")})
+    no_size = trial_rows("sgd").drop(columns=["param.embedding_size"])
+    path = tmp_path / "cost.svg"
+    plots.plot_cost({"sgd-biased": trials, "als-biased": other, "sgd": no_size}, path, context="synth / kfold")
+    text = svg_text(path)
+    assert "Training cost per epoch: synth / kfold" in text
+    assert "sgd-biased (median per size; 9 runs)" in text and "als-biased (median per size" in text
+    assert "sgd-biased: diverged (1 run)" in text
+    assert "sgd-biased: 2 failed runs not shown" in text and "sgd: no embedding_size parameter" in text
+
+
+def test_cost_runs_count_the_epoch_that_diverged(trials):
+    runs = plots._cost_runs(trials).set_index(["trial", "fold"])
+    assert runs.loc[("t05", 1), "per_epoch"] == pytest.approx(0.01 * 32)
+    assert runs.loc[("t02", 0), "per_epoch"] == pytest.approx(0.01 * 8)
+    assert ("t06", 0) not in runs.index
+
+
+def test_folds_figure(trials, tmp_path):
+    path = tmp_path / "folds.svg"
+    plots.plot_folds(trials, path, "RMSE", top=3, context="sgd-biased")
+    text = svg_text(path)
+    assert "Spread across folds: sgd-biased" in text
+    assert "top 3 trials by mean validation RMSE (2 folds: min to max)" in text
+    assert "fold 0" in text and "fold 1" in text and "mean over folds" in text
+    assert "diverged: 1 trial, not ranked" in text and "failed: 1 trial, not ranked" in text
+    assert text.index("t02") < text.index("t04") < text.index("t03")  # ranked best first: 0.94, 0.94, 0.97
+    assert "k=8 lr=0.003 reg.u=0.1" in text
+
+
+def test_folds_figure_with_a_single_fold(tmp_path):
+    single = trial_rows(folds=(0,))
+    path = tmp_path / "folds.svg"
+    plots.plot_folds(single, path, "RMSE")
+    text = svg_text(path)
+    assert "one fold: one point per trial, no spread" in text and "fold 0" in text
+
+
+# ----- edge cases ----------------------------------------------------------------------------
+def test_a_single_trial_model_draws_every_figure(tmp_path):
+    single = trial_rows(specs={"t02": SPECS["t02"]})
+    history = history_rows(single)
+    plots.plot_embedding_size(single, tmp_path / "e.svg", "RMSE")
+    plots.plot_iteration_completion(single, history, tmp_path / "i.svg", "RMSE")
+    plots.plot_folds(single, tmp_path / "f.svg", "RMSE")
+    plots.plot_cost({"m": single}, tmp_path / "c.svg")
+    assert "selected trial t02" in svg_text(tmp_path / "e.svg")
+    assert "selected trial t02" in svg_text(tmp_path / "i.svg")
+    assert "top 1 trials" in svg_text(tmp_path / "f.svg")
+    assert "m (median per size; 2 runs)" in svg_text(tmp_path / "c.svg")
+
+
+def test_all_trials_diverged_are_marked_not_dropped(tmp_path):
+    specs = {t: (size, rate, reg, valid, ("diverged", "diverged"), epochs)
+             for t, (size, rate, reg, valid, _, epochs) in SPECS.items() if t != "t06"}
+    diverged = trial_rows(specs=specs)
+    history = history_rows(diverged)
+    for plot in (plots.plot_embedding_size, plots.plot_learning_parameters, plots.plot_folds):
+        plot(diverged, tmp_path / "x.svg", "RMSE")
+        text = svg_text(tmp_path / "x.svg")
+        assert "all 5 trials diverged or failed (5 diverged)" in text or "diverged: 5 trials" in text
+    plots.plot_iteration_completion(diverged, history, tmp_path / "i.svg", "RMSE")
+    text = svg_text(tmp_path / "i.svg")
+    assert "No usable trial" in text and "diverged (10)" in text and "diverged after this epoch" in text
+    plots.plot_cost({"m": diverged}, tmp_path / "c.svg")
+    assert "m: diverged (10 runs)" in svg_text(tmp_path / "c.svg")
+
+
+def test_a_missing_embedding_size_column_is_explained(trials, history, tmp_path):
+    no_size = trials.drop(columns=["param.embedding_size"])
+    plots.plot_embedding_size(no_size, tmp_path / "e.svg", "RMSE")
+    assert "No embedding_size parameter" in svg_text(tmp_path / "e.svg")
+    plots.plot_learning_parameters(no_size, tmp_path / "l.svg", "RMSE")
+    assert "learning_rate" in svg_text(tmp_path / "l.svg")
+    plots.plot_cost({"m": no_size}, tmp_path / "c.svg")
+    assert "m: no embedding_size parameter" in svg_text(tmp_path / "c.svg")
+
+
+def test_a_missing_metric_column_is_explained(trials, tmp_path):
+    plots.plot_embedding_size(trials, tmp_path / "e.svg", "Recall@5")
+    assert "No usable trial has a validation Recall@5" in svg_text(tmp_path / "e.svg")
+
+
+def test_missing_required_columns_are_named(trials, tmp_path):
+    with pytest.raises(ValueError, match="trials: missing column.*stop_reason"):
+        plots.plot_folds(trials.drop(columns=["stop_reason"]), tmp_path / "f.svg", "RMSE")
