@@ -1,0 +1,1 @@
+"""numba kernels (compiled code only; the Python API lives in the modules above)."""

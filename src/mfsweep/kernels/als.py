@@ -1,0 +1,356 @@
+"""numba kernels of the ALS family: per-row ridge solves, Gram matrices and objectives.
+
+A half-step updates every row of ``this`` from the fixed ``other`` factors and the
+sparse ratings of that row (CSR arrays: ``indptr``, ``indices``, ``values``). Rows
+are independent, so they run in parallel; each row's arithmetic does not depend on
+the thread that runs it, so the factors are the same for any thread count.
+
+Threads take rows interleaved (thread t of ``n_threads`` solves rows t, t + T,
+t + 2T, ...), which balances the work when popular rows cluster, and each thread
+allocates its workspace once. Callers pass ``numba.get_num_threads()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# Fast-math flags that allow vectorized reductions and fused multiply-adds but keep
+# NaN and infinity semantics, so a diverged model still shows a non-finite loss.
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+# ----- dense helpers (one row, called inside the parallel loops) ---------------------------
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _add_outer_lower(A, y, w, k):
+    """A[a, :a+1] += w * y[a] * y[:a+1] (the lower triangle of w * y y^T)."""
+    for a in range(k):
+        wa = w * y[a]
+        for b in range(a + 1):
+            A[a, b] += wa * y[b]
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _add_outer2_lower(A, y1, w1, y2, w2, k):
+    """Two rank-one updates of the lower triangle at once (half the passes over A)."""
+    for a in range(k):
+        wa1 = w1 * y1[a]
+        wa2 = w2 * y2[a]
+        for b in range(a + 1):
+            A[a, b] += wa1 * y1[b] + wa2 * y2[b]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def cholesky_solve(A, b, x, k):
+    """Solve A x = b for symmetric positive definite A, reading its lower triangle.
+
+    A is overwritten by its Cholesky factor L (lower) and b by the forward solution.
+    A pivot that is not positive (a singular system: no regularization and fewer
+    ratings than factors) is replaced by a tiny positive value, which gives a finite
+    least-squares solution instead of NaN.
+    """
+    for i in range(k):
+        for j in range(i + 1):
+            s = A[i, j]
+            for m in range(j):
+                s -= A[i, m] * A[j, m]
+            if i == j:
+                floor = 1e-12 * (1.0 + abs(A[i, i]))
+                A[i, i] = np.sqrt(s) if s > floor else np.sqrt(floor)
+            else:
+                A[i, j] = s / A[j, j]
+    # forward: L z = b (z stored in b)
+    for i in range(k):
+        s = b[i]
+        for m in range(i):
+            s -= A[i, m] * b[m]
+        b[i] = s / A[i, i]
+    # backward: L^T x = z, column by column so the inner loop reads a row of L
+    for i in range(k):
+        x[i] = b[i]
+    for i in range(k - 1, -1, -1):
+        xi = x[i] / A[i, i]
+        x[i] = xi
+        for m in range(i):
+            x[m] -= xi * A[i, m]
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _dot(u, v, k):
+    s = np.float32(0.0)
+    for a in range(k):
+        s += u[a] * v[a]
+    return s
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _dot64(u, v, k):
+    s = 0.0
+    for a in range(k):
+        s += np.float64(u[a]) * np.float64(v[a])
+    return s
+
+
+# ----- explicit ALS (als, als-biased) --------------------------------------------------------
+@njit(cache=True, fastmath=FASTMATH)
+def _explicit_row(indptr, indices, values, other, reg, row, A, b, x, k):
+    start, end = indptr[row], indptr[row + 1]
+    A[:, :] = 0.0
+    b[:] = 0.0
+    pos = start
+    while pos + 1 < end:
+        y1 = other[indices[pos]]
+        y2 = other[indices[pos + 1]]
+        _add_outer2_lower(A, y1, np.float32(1.0), y2, np.float32(1.0), k)
+        r1 = values[pos]
+        r2 = values[pos + 1]
+        for a in range(k):
+            b[a] += r1 * y1[a] + r2 * y2[a]
+        pos += 2
+    if pos < end:
+        y1 = other[indices[pos]]
+        _add_outer_lower(A, y1, np.float32(1.0), k)
+        r1 = values[pos]
+        for a in range(k):
+            b[a] += r1 * y1[a]
+    lam = np.float32(reg * (end - start))
+    for a in range(k):
+        A[a, a] += lam
+    cholesky_solve(A, b, x, k)
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def explicit_half_step(indptr, indices, values, this, other, reg, n_threads, errors, penalty):
+    """Explicit ALS half-step with count-scaled regularization (LensKit's BiasedMF).
+
+    For each row u with ratings r over the columns Y_u of ``other``:
+    ``this[u] = (Y_u^T Y_u + reg * n_u * I)^-1 Y_u^T r``; a row with no ratings
+    becomes zero. Also writes, per row and with the new factors, the squared error
+    ``errors[u] = |r - Y_u this[u]|^2`` and ``penalty[u] = n_u |this[u]|^2`` (float64),
+    so the objective after an item step costs no extra pass.
+    """
+    n, k = this.shape
+    for t in prange(n_threads):
+        A = np.empty((k, k), dtype=np.float32)
+        b = np.empty(k, dtype=np.float32)
+        x = np.empty(k, dtype=np.float32)
+        for row in range(t, n, n_threads):
+            start, end = indptr[row], indptr[row + 1]
+            if start == end:
+                this[row, :] = 0.0
+                errors[row] = 0.0
+                penalty[row] = 0.0
+                continue
+            _explicit_row(indptr, indices, values, other, reg, row, A, b, x, k)
+            this[row, :] = x
+            err = 0.0
+            for pos in range(start, end):
+                d = np.float64(values[pos]) - _dot64(x, other[indices[pos]], k)
+                err += d * d
+            errors[row] = err
+            penalty[row] = (end - start) * _dot64(x, x, k)
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def explicit_row_errors(indptr, indices, values, this, other):
+    """Per row: the sum of squared errors (r - this[u] . other[i])^2, float64."""
+    n, k = this.shape
+    out = np.zeros(n, dtype=np.float64)
+    for row in prange(n):
+        s = 0.0
+        for pos in range(indptr[row], indptr[row + 1]):
+            err = np.float64(values[pos]) - _dot64(this[row], other[indices[pos]], k)
+            s += err * err
+        out[row] = s
+    return out
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def row_sq_norms(X):
+    """Per row: |X[u]|^2 in float64."""
+    n, k = X.shape
+    out = np.zeros(n, dtype=np.float64)
+    for row in prange(n):
+        s = 0.0
+        for a in range(k):
+            s += np.float64(X[row, a]) * X[row, a]
+        out[row] = s
+    return out
+
+
+def explicit_objective(indptr, indices, values, t_indptr, P, Q, reg_user, reg_item) -> float:
+    """sum (r - p_u . q_i)^2 + reg_user * sum n_u |p_u|^2 + reg_item * sum n_i |q_i|^2."""
+    errors = explicit_row_errors(indptr, indices, values, P, Q)
+    user_pen = row_sq_norms(P) * np.diff(indptr)
+    item_pen = row_sq_norms(Q) * np.diff(t_indptr)
+    return float(np.sum(errors) + reg_user * np.sum(user_pen) + reg_item * np.sum(item_pen))
+
+
+# ----- implicit (weighted) ALS -----------------------------------------------------------------
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def gram(Y):
+    """Y^T Y in float64 (the same result for any thread count)."""
+    n, k = Y.shape
+    Yt = np.ascontiguousarray(Y.T)
+    G = np.empty((k, k), dtype=np.float64)
+    for a in prange(k):
+        for b in range(a + 1):
+            s = 0.0
+            for i in range(n):
+                s += np.float64(Yt[a, i]) * Yt[b, i]
+            G[a, b] = s
+            G[b, a] = s
+    return G
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _observed_loss(indptr, indices, conf, other, row, x, w0, k):
+    """sum over the row's rated pairs of (c - w0) d^2 - 2 c d + c with d = x . y (float64):
+    the rated pairs' share of the weighted loss beyond w0 * x^T G x."""
+    s = 0.0
+    for pos in range(indptr[row], indptr[row + 1]):
+        c = np.float64(conf[pos])
+        d = _dot64(x, other[indices[pos]], k)
+        s += (c - w0) * d * d - 2.0 * c * d + c
+    return s
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, n_threads, losses):
+    """Weighted ALS half-step, exact: this[u] = A_u^-1 b_u with
+    ``A_u = w0 G + reg I + sum_i (c_ui - w0) y_i y_i^T`` and ``b_u = sum_i c_ui y_i``
+    (G = other^T other as float32; preference 1 on rated pairs, 0 elsewhere). Rows
+    with no ratings become zero, like ``implicit``. ``losses[u]`` gets the rated
+    pairs' share of the weighted loss with the new factors (``_observed_loss``).
+    """
+    n, k = this.shape
+    regf = np.float32(reg)
+    w0f = np.float32(w0)
+    for t in prange(n_threads):
+        A = np.empty((k, k), dtype=np.float32)
+        b = np.empty(k, dtype=np.float32)
+        x = np.empty(k, dtype=np.float32)
+        for row in range(t, n, n_threads):
+            start, end = indptr[row], indptr[row + 1]
+            if start == end:
+                this[row, :] = 0.0
+                losses[row] = 0.0
+                continue
+            for a in range(k):
+                for c in range(a + 1):
+                    A[a, c] = w0f * G[a, c]
+                A[a, a] += regf
+                b[a] = 0.0
+            pos = start
+            while pos + 1 < end:
+                y1 = other[indices[pos]]
+                y2 = other[indices[pos + 1]]
+                c1 = conf[pos]
+                c2 = conf[pos + 1]
+                _add_outer2_lower(A, y1, c1 - w0f, y2, c2 - w0f, k)
+                for a in range(k):
+                    b[a] += c1 * y1[a] + c2 * y2[a]
+                pos += 2
+            if pos < end:
+                y1 = other[indices[pos]]
+                c1 = conf[pos]
+                _add_outer_lower(A, y1, c1 - w0f, k)
+                for a in range(k):
+                    b[a] += c1 * y1[a]
+            cholesky_solve(A, b, x, k)
+            this[row, :] = x
+            losses[row] = _observed_loss(indptr, indices, conf, other, row, x, w0, k)
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def implicit_half_cg(indptr, indices, conf, this, other, G, reg, w0, steps, n_threads, losses):
+    """Weighted ALS half-step by ``steps`` conjugate-gradient iterations per row, warm
+    started from the current row (``implicit``'s CPU solver, generalized to an
+    unobserved weight w0): A_u p is w0 G p + reg p + sum_i (c_ui - w0)(y_i . p) y_i,
+    so A_u is never formed. ``losses`` as in ``implicit_half_cholesky``.
+    """
+    n, k = this.shape
+    regf = np.float32(reg)
+    w0f = np.float32(w0)
+    Gw = np.empty((k, k), dtype=np.float32)
+    for a in range(k):
+        for c in range(k):
+            Gw[a, c] = w0f * G[a, c]
+        Gw[a, a] += regf
+    for t in prange(n_threads):
+        r = np.empty(k, dtype=np.float32)
+        p = np.empty(k, dtype=np.float32)
+        Ap = np.empty(k, dtype=np.float32)
+        x = np.empty(k, dtype=np.float32)
+        for row in range(t, n, n_threads):
+            start, end = indptr[row], indptr[row + 1]
+            if start == end:
+                this[row, :] = 0.0
+                losses[row] = 0.0
+                continue
+            for a in range(k):
+                x[a] = this[row, a]
+            _cg_solve(indptr, indices, conf, other, Gw, w0f, steps, row, x, r, p, Ap, k)
+            this[row, :] = x
+            losses[row] = _observed_loss(indptr, indices, conf, other, row, x, w0, k)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _cg_solve(indptr, indices, conf, other, Gw, w0f, steps, row, x, r, p, Ap, k):
+    """``steps`` CG iterations on A_u x = b_u from the given x (updated in place);
+    the thresholds on |r|^2 are implicit's."""
+    start, end = indptr[row], indptr[row + 1]
+    # r = b - A x
+    for a in range(k):
+        r[a] = -_dot(Gw[a], x, k)
+    for pos in range(start, end):
+        y = other[indices[pos]]
+        c = conf[pos]
+        coef = c - (c - w0f) * _dot(y, x, k)
+        for a in range(k):
+            r[a] += coef * y[a]
+    for a in range(k):
+        p[a] = r[a]
+    rs_old = _dot(r, r, k)
+    if rs_old < 1e-20:
+        return
+    for _ in range(steps):
+        for a in range(k):
+            Ap[a] = _dot(Gw[a], p, k)
+        for pos in range(start, end):
+            y = other[indices[pos]]
+            coef = (conf[pos] - w0f) * _dot(y, p, k)
+            for a in range(k):
+                Ap[a] += coef * y[a]
+        step = rs_old / _dot(p, Ap, k)
+        for a in range(k):
+            x[a] += step * p[a]
+            r[a] -= step * Ap[a]
+        rs_new = _dot(r, r, k)
+        if rs_new < 1e-20:
+            return
+        beta = rs_new / rs_old
+        for a in range(k):
+            p[a] = r[a] + beta * p[a]
+        rs_old = rs_new
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def implicit_row_losses(indptr, indices, conf, X, Y, w0):
+    """Per row of X: the rated pairs' share of the weighted loss (``_observed_loss``)."""
+    n, k = X.shape
+    out = np.zeros(n, dtype=np.float64)
+    for row in prange(n):
+        out[row] = _observed_loss(indptr, indices, conf, Y, row, X[row], w0, k)
+    return out
+
+
+def implicit_loss(observed, gram_x, gram_y, reg_x, reg_y, w0, total_weight) -> float:
+    """``implicit``'s training loss from its parts: the weighted squared error over every
+    pair, ``w0 <X^T X, Y^T Y> + sum(observed)``, plus ``reg_x |X|^2 + reg_y |Y|^2``
+    (the traces of the Gram matrices), divided by the total weight
+    ``sum c_ui + w0 * (n_users * n_items - nnz)``."""
+    quad = w0 * float(np.sum(gram_x * gram_y))
+    penalty = reg_x * float(np.trace(gram_x)) + reg_y * float(np.trace(gram_y))
+    total = quad + float(np.sum(observed)) + penalty
+    return total / total_weight if total_weight > 0 else float("nan")

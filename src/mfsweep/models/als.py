@@ -1,0 +1,272 @@
+"""The ALS family: plain explicit ALS, LensKit's biased MF, and weighted ALS for implicit feedback.
+
+Every epoch is a user half-step (each user's factors solved with the item factors
+fixed) followed by an item half-step; the solves run in numba (``mfsweep.kernels.als``).
+
+- ``als`` minimizes ``sum (r - p_u.q_i)^2 + reg.user * sum n_u |p_u|^2 + reg.item * sum n_i |q_i|^2``
+  (regularization scaled by each row's rating count, as in LensKit); factors start
+  from normal(0, 0.1).
+- ``als-biased`` is LensKit 2025.8's ``BiasedMFScorer``: the global mean and damped
+  item then user biases are fitted once, and the same count-scaled ALS runs on the
+  residuals; factors start from standard-normal rows scaled to unit length (items
+  drawn first, then users).
+- ``wals`` is Hu, Koren and Volinsky's weighted ALS (``implicit``'s
+  ``AlternatingLeastSquares`` when ``unobserved_weight`` is 1): preference 1 for
+  rated pairs and 0 elsewhere, weight ``c_ui`` on rated pairs and
+  ``unobserved_weight`` on the others, regularization not scaled by counts.
+  ``c_ui = alpha * f(r)^exponent`` with ``f(r) = r`` (``confidence: linear``) or
+  ``f(r) = log(1 + r / epsilon)`` (``confidence: log``). Factors start from
+  uniform(0, 0.01), users drawn first, as in ``implicit``.
+
+The training loss of ``als`` and ``als-biased`` is their objective divided by the
+number of ratings; that of ``wals`` is ``implicit``'s: the weighted objective
+divided by the total weight of all pairs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numba
+import numpy as np
+
+from mfsweep.kernels import als as kernels
+from mfsweep.matrix import RatingMatrix
+from mfsweep.models.base import MFModel, ParameterError
+
+
+class ALS(MFModel):
+    """Plain explicit ALS (P and Q only)."""
+
+    kind: ClassVar[str] = "als"
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
+        k = self.embedding_size
+        self.user_factors = rng.normal(0.0, 0.1, (matrix.n_users, k)).astype(np.float32)
+        self.item_factors = rng.normal(0.0, 0.1, (matrix.n_items, k)).astype(np.float32)
+        self.user_bias = None
+        self.item_bias = None
+        self.global_bias = 0.0
+        self._prepare(matrix, matrix.data, matrix.t_data)
+
+    def _prepare(self, matrix: RatingMatrix, values: np.ndarray, t_values: np.ndarray) -> None:
+        """Keep the values ALS fits (CSR and CSC order) and the per-row loss buffers."""
+        self.matrix = matrix
+        self._values = (values, t_values)
+        self._user_loss = (np.zeros(matrix.n_users), np.zeros(matrix.n_users))
+        self._item_loss = (np.zeros(matrix.n_items), np.zeros(matrix.n_items))
+
+    def user_step(self) -> None:
+        """Solve every user's factors with the item factors fixed."""
+        m = self.matrix
+        kernels.explicit_half_step(
+            m.indptr, m.indices, self._values[0], self.user_factors, self.item_factors,
+            self.pair("regularization")[0], numba.get_num_threads(), *self._user_loss,
+        )
+
+    def item_step(self) -> None:
+        """Solve every item's factors with the user factors fixed."""
+        m = self.matrix
+        kernels.explicit_half_step(
+            m.t_indptr, m.t_indices, self._values[1], self.item_factors, self.user_factors,
+            self.pair("regularization")[1], numba.get_num_threads(), *self._item_loss,
+        )
+
+    def objective(self) -> float:
+        """The regularized squared error that ALS minimizes (not normalized)."""
+        m = self.matrix
+        reg_user, reg_item = self.pair("regularization")
+        return kernels.explicit_objective(
+            m.indptr, m.indices, self._values[0], m.t_indptr,
+            self.user_factors, self.item_factors, reg_user, reg_item,
+        )
+
+    def _epoch(self, epoch: int) -> float:
+        self.user_step()
+        self.item_step()
+        # the item step leaves every rating's error and the item penalties; the user
+        # step left the user penalties, and the user factors have not changed since
+        reg_user, reg_item = self.pair("regularization")
+        errors, item_penalty = self._item_loss
+        total = np.sum(errors) + reg_user * np.sum(self._user_loss[1]) + reg_item * np.sum(item_penalty)
+        return float(total) / max(self.matrix.nnz, 1)
+
+
+class BiasedALS(ALS):
+    """LensKit's BiasedMF: damped biases fitted once, count-scaled ALS on the residuals."""
+
+    kind: ClassVar[str] = "als-biased"
+    # LensKit 2025.8's BiasedMFConfig defaults
+    defaults: ClassVar[dict[str, Any]] = {
+        "embedding_size": 50,
+        "regularization": 0.1,
+        "epochs": 10,
+        "damping": 5.0,
+    }
+    non_negative: ClassVar[tuple[str, ...]] = ("regularization", "damping")
+
+    def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
+        k = self.embedding_size
+        self.item_factors = _unit_rows(rng, matrix.n_items, k)
+        self.user_factors = _unit_rows(rng, matrix.n_users, k)
+        self._fit_biases(matrix)
+
+    def _fit_biases(self, matrix: RatingMatrix) -> None:
+        damp_user, damp_item = self.pair("damping")
+        users, items, ratings = matrix.coo()
+        ratings = ratings.astype(np.float64)
+        mean = float(np.mean(ratings)) if len(ratings) else 0.0
+        centered = ratings - mean
+        item_bias = _damped_mean(items, centered, matrix.n_items, damp_item)
+        centered -= item_bias[items]
+        user_bias = _damped_mean(users, centered, matrix.n_users, damp_user)
+        self.global_bias = mean
+        self.item_bias = item_bias
+        self.user_bias = user_bias
+        # residuals in CSR (user-major) order, then in CSC order
+        residual = (
+            ratings - mean - item_bias[items].astype(np.float64) - user_bias[users].astype(np.float64)
+        ).astype(np.float32)
+        t_users = matrix.t_indices
+        t_items = np.repeat(np.arange(matrix.n_items, dtype=np.int32), matrix.item_counts())
+        t_residual = (
+            matrix.t_data.astype(np.float64) - mean
+            - item_bias[t_items].astype(np.float64) - user_bias[t_users].astype(np.float64)
+        ).astype(np.float32)
+        self._prepare(matrix, residual, t_residual)
+
+
+def _damped_mean(rows: np.ndarray, values: np.ndarray, n: int, damping: float) -> np.ndarray:
+    """Per row: sum(values) / (count + damping) as float32; 0 for rows with nothing."""
+    sums = np.bincount(rows, weights=values, minlength=n)
+    counts = np.bincount(rows, minlength=n) + damping
+    out = np.zeros(n, dtype=np.float32)
+    np.divide(sums, counts, out=out, where=counts > 0, casting="unsafe")
+    return out
+
+
+def _unit_rows(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """Standard-normal rows scaled to unit length (LensKit's ALS initialization)."""
+    mat = rng.standard_normal((n, k), dtype=np.float32)
+    mat /= np.linalg.norm(mat, axis=1).reshape((n, 1))
+    return mat
+
+
+class WALS(MFModel):
+    """Weighted ALS for implicit feedback (Hu, Koren and Volinsky; ``implicit``'s ALS)."""
+
+    kind: ClassVar[str] = "wals"
+    # the size, regularization and iterations default to implicit 0.7.3's
+    defaults: ClassVar[dict[str, Any]] = {
+        "embedding_size": 100,
+        "regularization": 0.01,
+        "epochs": 15,
+        "alpha": 1.0,
+        "confidence": "linear",
+        "epsilon": 1.0,
+        "exponent": 1.0,
+        "unobserved_weight": 1.0,
+        "solver": "cg",
+        "cg_steps": 3,
+    }
+    non_negative: ClassVar[tuple[str, ...]] = ("regularization", "unobserved_weight", "exponent")
+    positive: ClassVar[tuple[str, ...]] = ("alpha", "epsilon")
+
+    SOLVERS: ClassVar[tuple[str, ...]] = ("cg", "cholesky")
+    CONFIDENCES: ClassVar[tuple[str, ...]] = ("linear", "log")
+
+    def _check_params(self) -> None:
+        for name in ("alpha", "epsilon", "exponent", "unobserved_weight"):
+            value = self.params[name]
+            if isinstance(value, (bool, dict)) or not isinstance(value, (int, float, np.number)):
+                raise ParameterError(f"{self.kind}: {name} must be a number, got {value!r}")
+        super()._check_params()
+        p = self.params
+        if p["solver"] not in self.SOLVERS:
+            raise ParameterError(
+                f"{self.kind}: solver must be one of {', '.join(self.SOLVERS)}, got {p['solver']!r}"
+            )
+        if p["confidence"] not in self.CONFIDENCES:
+            raise ParameterError(
+                f"{self.kind}: confidence must be one of {', '.join(self.CONFIDENCES)}, got {p['confidence']!r}"
+            )
+        steps = p["cg_steps"]
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ParameterError(f"{self.kind}: cg_steps must be an integer >= 1, got {steps!r}")
+
+    def confidence(self, ratings: np.ndarray) -> np.ndarray:
+        """The weight c_ui of rated pairs, float32."""
+        p = self.params
+        r = np.asarray(ratings, dtype=np.float64)
+        base = r if p["confidence"] == "linear" else np.log1p(r / float(p["epsilon"]))
+        exponent = float(p["exponent"])
+        if exponent != 1.0:
+            base = np.power(base, exponent)
+        return (float(p["alpha"]) * base).astype(np.float32)
+
+    def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
+        k = self.embedding_size
+        self.matrix = matrix
+        self.user_factors = rng.random((matrix.n_users, k), dtype=np.float32) * np.float32(0.01)
+        self.item_factors = rng.random((matrix.n_items, k), dtype=np.float32) * np.float32(0.01)
+        self.user_bias = None
+        self.item_bias = None
+        self.global_bias = 0.0
+        self._conf = (self.confidence(matrix.data), self.confidence(matrix.t_data))
+        w0 = float(self.params["unobserved_weight"])
+        unrated = matrix.n_users * matrix.n_items - matrix.nnz
+        self._total_weight = float(np.sum(self._conf[0], dtype=np.float64)) + w0 * unrated
+        self._user_loss = np.zeros(matrix.n_users)
+        self._item_loss = np.zeros(matrix.n_items)
+        self._item_gram = None      # Y^T Y after the last epoch, for the next user step
+
+    def _half_step(self, indptr, indices, conf, this, other, gram, reg, losses) -> None:
+        G = gram.astype(np.float32)
+        w0 = float(self.params["unobserved_weight"])
+        threads = numba.get_num_threads()
+        if self.params["solver"] == "cg":
+            steps = int(self.params["cg_steps"])
+            kernels.implicit_half_cg(indptr, indices, conf, this, other, G, reg, w0, steps, threads, losses)
+        else:
+            kernels.implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, threads, losses)
+
+    def user_step(self, item_gram: np.ndarray | None = None) -> None:
+        """Update every user's factors with the item factors fixed (``item_gram``:
+        their Gram matrix, when already known)."""
+        m = self.matrix
+        gram = item_gram if item_gram is not None else kernels.gram(self.item_factors)
+        self._half_step(m.indptr, m.indices, self._conf[0], self.user_factors, self.item_factors,
+                        gram, self.pair("regularization")[0], self._user_loss)
+
+    def item_step(self, user_gram: np.ndarray | None = None) -> None:
+        """Update every item's factors with the user factors fixed (``user_gram`` as above)."""
+        m = self.matrix
+        gram = user_gram if user_gram is not None else kernels.gram(self.user_factors)
+        self._half_step(m.t_indptr, m.t_indices, self._conf[1], self.item_factors, self.user_factors,
+                        gram, self.pair("regularization")[1], self._item_loss)
+
+    def objective(self) -> float:
+        """``implicit``'s normalized weighted loss (see the module docstring)."""
+        m = self.matrix
+        reg_user, reg_item = self.pair("regularization")
+        w0 = float(self.params["unobserved_weight"])
+        observed = kernels.implicit_row_losses(
+            m.indptr, m.indices, self._conf[0], self.user_factors, self.item_factors, w0
+        )
+        return kernels.implicit_loss(
+            observed, kernels.gram(self.user_factors), kernels.gram(self.item_factors),
+            reg_user, reg_item, w0, self._total_weight,
+        )
+
+    def _epoch(self, epoch: int) -> float:
+        self.user_step(self._item_gram)
+        user_gram = kernels.gram(self.user_factors)
+        self.item_step(user_gram)
+        # the item step left the rated pairs' losses; the Gram matrices give the rest
+        self._item_gram = kernels.gram(self.item_factors)
+        reg_user, reg_item = self.pair("regularization")
+        return kernels.implicit_loss(
+            self._item_loss, user_gram, self._item_gram, reg_user, reg_item,
+            float(self.params["unobserved_weight"]), self._total_weight,
+        )
