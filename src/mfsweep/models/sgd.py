@@ -1,7 +1,8 @@
 """The SGD family: ``sgd``, ``sgd-biased``, ``sgd-gramian`` (per-rating SGD) and ``adam`` (minibatch AdamW).
 
-Every kind draws a new permutation of the training ratings from its seeded generator at the
-start of each epoch and runs one numba kernel over it (``mfsweep.kernels.sgd``). Factors are
+Every kind shuffles the training ratings at the start of each epoch (a Fisher-Yates shuffle
+in numba seeded from the model's generator, so the seed fixes every epoch's order) and runs
+one numba kernel over them (``mfsweep.kernels.sgd``). Factors are
 float32, drawn from normal(0, ``init_std``); biases start at 0.
 
 Threads: by default the pass is sequential, so a seed gives bit-for-bit the same model
@@ -34,6 +35,23 @@ import numpy as np
 from mfsweep.kernels import sgd as kernels
 from mfsweep.matrix import RatingMatrix
 from mfsweep.models.base import MFModel, ParameterError, user_item_pair
+
+
+#: The kernels work on factor rows padded with zero columns to a multiple of this width:
+#: LLVM's vector loops then run without scalar tails, which makes a pass up to 1.3x faster
+#: (e.g. 100 -> 128). The padding stays exactly 0 under every update.
+PAD = 32
+
+
+def padded_factors(factors: np.ndarray) -> np.ndarray:
+    """factors (n, k) copied into zeros (n, ceil(k / PAD) * PAD), 64-byte aligned rows."""
+    n, k = factors.shape
+    width = -(-k // PAD) * PAD
+    buffer = np.zeros(n * width + 16, np.float32)
+    offset = (-buffer.ctypes.data % 64) // 4
+    out = buffer[offset:offset + n * width].reshape(n, width)
+    out[:, :k] = factors
+    return out
 
 
 class _PerRatingSGD(MFModel):
@@ -87,9 +105,12 @@ class _PerRatingSGD(MFModel):
         self._rng = rng
         self._loss = 0.0
         k = self.embedding_size
-        std = float(self.params["init_std"])
-        self.user_factors = rng.normal(0.0, std, (matrix.n_users, k)).astype(np.float32)
-        self.item_factors = rng.normal(0.0, std, (matrix.n_items, k)).astype(np.float32)
+        std = np.float32(self.params["init_std"])
+        self._P = padded_factors(rng.standard_normal((matrix.n_users, k), dtype=np.float32) * std)
+        self._Q = padded_factors(rng.standard_normal((matrix.n_items, k), dtype=np.float32) * std)
+        self._publish()
+        # the triples in training order, shuffled in place before each epoch
+        self._shuffled = (self._users.copy(), self._items.copy(), self._ratings.copy())
         mean = float(self._ratings.mean(dtype=np.float64)) if len(self._ratings) else 0.0
         self.global_bias = mean if self.biased else 0.0
         self.user_bias = np.zeros(matrix.n_users, np.float32) if self.biased else None
@@ -98,10 +119,17 @@ class _PerRatingSGD(MFModel):
     def _epoch(self, epoch: int) -> float:
         if not math.isfinite(self._loss):
             return self._loss
-        order = self._rng.permutation(len(self._ratings))
-        self._pass(order)
+        kernels.shuffle(*self._shuffled, int(self._rng.integers(2**63)))
+        self._pass(*self._shuffled)
+        self._publish()
         self._loss = self._objective()
         return self._loss
+
+    def _publish(self) -> None:
+        """Copy the working factors (padded) to user_factors / item_factors (n, k)."""
+        k = self.embedding_size
+        self.user_factors = np.ascontiguousarray(self._P[:, :k])
+        self.item_factors = np.ascontiguousarray(self._Q[:, :k])
 
     def _parallel(self) -> bool:
         return bool(self.params.get("hogwild", False)) and numba.get_num_threads() > 1
@@ -111,13 +139,14 @@ class _PerRatingSGD(MFModel):
         if self.biased:
             return self.user_bias, self.item_bias
         if getattr(self, "_zero_biases", None) is None:
-            self._zero_biases = (np.zeros(self.n_users, np.float32), np.zeros(self.n_items, np.float32))
+            self._zero_biases = (np.zeros(len(self._P), np.float32), np.zeros(len(self._Q), np.float32))
         return self._zero_biases
 
     def _squared_error(self) -> float:
         bu, bi = self._bias_arrays()
-        return kernels.squared_error(self._users, self._items, self._ratings, np.float32(self.global_bias),
-                                     self.user_factors, self.item_factors, bu, bi, self.biased)
+        kernel = kernels.squared_error if numba.get_num_threads() > 1 else kernels.squared_error_serial
+        return kernel(self._users, self._items, self._ratings, np.float32(self.global_bias),
+                      self._P, self._Q, bu, bi, self.biased)
 
     def _l2(self, reg: tuple[float, float], users: np.ndarray, items: np.ndarray) -> float:
         """reg.user sum_u n_u |users[u]|^2 + reg.item sum_i n_i |items[i]|^2 (each rating counts its rows)."""
@@ -147,13 +176,13 @@ class SGD(_PerRatingSGD):
         lr = float(self.params["learning_rate"])
         return lr, lr, (0.0, 0.0)
 
-    def _pass(self, order: np.ndarray) -> None:
+    def _pass(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> None:
         lr, lr_bias, reg_bias = self._rates()
         reg = self.pair("regularization")
         bu, bi = self._bias_arrays()
         f32 = np.float32
-        args = (self._users, self._items, self._ratings, order, f32(self.global_bias),
-                self.user_factors, self.item_factors, bu, bi, f32(lr), f32(lr_bias),
+        args = (users, items, ratings, f32(self.global_bias),
+                self._P, self._Q, bu, bi, f32(lr), f32(lr_bias),
                 f32(reg[0]), f32(reg[1]), f32(reg_bias[0]), f32(reg_bias[1]), self.biased)
         if self._parallel():
             kernels.sgd_epoch_hogwild(*args, numba.get_num_threads())
@@ -162,7 +191,7 @@ class SGD(_PerRatingSGD):
 
     def _objective(self) -> float:
         total = 0.5 * self._squared_error()
-        total += 0.5 * self._l2(self.pair("regularization"), self.user_factors, self.item_factors)
+        total += 0.5 * self._l2(self.pair("regularization"), self._P, self._Q)
         if self.biased:
             total += 0.5 * self._l2(self._rates()[2], self.user_bias, self.item_bias)
         return total / max(len(self._ratings), 1)
@@ -250,7 +279,7 @@ class GramianSGD(_PerRatingSGD):
 
     def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
         super()._setup(matrix, rng)
-        k = self.embedding_size
+        k = self._P.shape[1]
         self._gu = np.zeros((k, k), np.float32)
         self._gv = np.zeros((k, k), np.float32)
         self._step = 0
@@ -259,12 +288,11 @@ class GramianSGD(_PerRatingSGD):
         self._wu = _gravity_weights(gravity, n, self._user_counts)
         self._wi = _gravity_weights(gravity, n, self._item_counts)
 
-    def _pass(self, order: np.ndarray) -> None:
+    def _pass(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> None:
         reg = self.pair("regularization")
         p = self.params
         self._step = kernels.gramian_epoch(
-            self._users, self._items, self._ratings, order, self.user_factors, self.item_factors,
-            self._gu, self._gv, self._wu, self._wi, float(p["learning_rate"]), float(p["decay_pct"]),
+            users, items, ratings, self._P, self._Q, self._gu, self._gv, self._wu, self._wi, float(p["learning_rate"]), float(p["decay_pct"]),
             int(p["period"]), self._step, int(p["batch_size"]), np.float32(reg[0]), np.float32(reg[1]),
             self._parallel(), numba.get_num_threads(),
         )
@@ -272,9 +300,9 @@ class GramianSGD(_PerRatingSGD):
     def _objective(self) -> float:
         n = max(len(self._ratings), 1)
         data = 0.5 * self._squared_error()
-        l2 = 0.5 * self._l2(self.pair("regularization"), self.user_factors, self.item_factors)
+        l2 = 0.5 * self._l2(self.pair("regularization"), self._P, self._Q)
         gravity = float(self.params["gravity"])
-        g = kernels.gravity_term(self.user_factors, self.item_factors) if gravity else 0.0
+        g = kernels.gravity_term(self._P, self._Q) if gravity else 0.0
         return (data + l2) / n + gravity * g
 
 
@@ -326,22 +354,21 @@ class Adam(_PerRatingSGD):
 
     def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
         super()._setup(matrix, rng)
-        self._state = [np.zeros_like(a) for a in (self.user_factors, self.item_factors,
-                                                  self.user_bias, self.item_bias) for _ in range(3)]
+        self._state = [np.zeros_like(a) for a in (self._P, self._Q, self.user_bias, self.item_bias)
+                       for _ in range(3)]
         self._step = 0
 
-    def _pass(self, order: np.ndarray) -> None:
+    def _pass(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> None:
         gP, mP, vP, gQ, mQ, vQ, gbu, mbu, vbu, gbi, mbi, vbi = self._state
         p = self.params
         reg = self.pair("regularization")
         self._step = kernels.adam_epoch(
-            self._users, self._items, self._ratings, order, np.float32(self.global_bias),
-            self.user_factors, self.item_factors, self.user_bias, self.item_bias,
-            gP, gQ, gbu, gbi, mP, vP, mQ, vQ, mbu, vbu, mbi, vbi,
+            users, items, ratings, np.float32(self.global_bias),
+            self._P, self._Q, self.user_bias, self.item_bias, gP, gQ, gbu, gbi, mP, vP, mQ, vQ, mbu, vbu, mbi, vbi,
             float(p["learning_rate"]), float(p["beta1"]), float(p["beta2"]), float(p["eps"]),
             float(p["weight_decay"]), np.float32(reg[0]), np.float32(reg[1]), int(p["batch_size"]), self._step,
         )
 
     def _objective(self) -> float:
-        total = self._squared_error() + self._l2(self.pair("regularization"), self.user_factors, self.item_factors)
+        total = self._squared_error() + self._l2(self.pair("regularization"), self._P, self._Q)
         return total / max(len(self._ratings), 1)
