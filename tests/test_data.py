@@ -394,6 +394,11 @@ def test_prepare_synthetic(tmp_path):
     assert (summary["ratings"], summary["users"], summary["items"]) == (500, 50, 20)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "ratings.parquet"),
                                   synthetic(50, 20, 500, seed=4, factors=4))
+    assert pd.read_parquet(tmp_path / "items.parquet")["title"].isna().all()
+    with pytest.raises(DataError, match="synthetic dataset: unknown setting 'path'"):
+        prepare({**source, "path": "x.csv"}, tmp_path)
+    with pytest.raises(DataError, match="synthetic dataset: missing ratings"):
+        prepare({"source": "synthetic", "users": 5, "items": 5}, tmp_path)
 
 
 def test_infinite_rating_and_empty_user_are_refused(tmp_path):

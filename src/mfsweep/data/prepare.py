@@ -3,6 +3,7 @@ and items.parquet (dense id -> original id, + title where known)."""
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -52,7 +53,8 @@ def prepare(source: dict, out_dir: str | os.PathLike, *, raw: str | os.PathLike 
     else:
         raise DataError(f"unknown dataset source {kind!r}; known: movielens, file, synthetic")
     ratings, users, items, dropped = canonical(frame, label, duplicates)
-    items["title"] = titles.reindex(items["original_id"].to_numpy()).to_numpy(object) if len(titles) else None
+    known = titles.reindex(items["original_id"].to_numpy()).to_numpy(object) if len(titles) else None
+    items["title"] = pd.array(known if known is not None else [None] * len(items), dtype="string")
     out_dir = Path(out_dir)
     write_parquet(ratings, out_dir / "ratings.parquet")
     write_parquet(users, out_dir / "users.parquet")
@@ -65,7 +67,15 @@ def prepare(source: dict, out_dir: str | os.PathLike, *, raw: str | os.PathLike 
 
 
 def _synthetic_params(source: dict) -> dict:
-    return {key: value for key, value in source.items() if key not in ("source", "name", "duplicates")}
+    params = {key: value for key, value in source.items() if key not in ("source", "name", "duplicates")}
+    known = inspect.signature(synthetic).parameters
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise DataError(f"synthetic dataset: unknown setting {unknown[0]!r}; known: {list(known)}")
+    missing = [name for name in ("users", "items", "ratings") if name not in params]
+    if missing:
+        raise DataError(f"synthetic dataset: missing {', '.join(missing)}")
+    return params
 
 
 # ----- a user's own file -------------------------------------------------------------------
@@ -73,8 +83,8 @@ def read_user_file(path: str | os.PathLike, sep: str | None, columns: dict) -> p
     """Read a ratings file and map its columns to user, item, rating, timestamp.
 
     ``columns`` maps canonical names to the file's (default: the canonical names);
-    timestamp is optional (0 when neither mapped nor present). ``sep`` None: parquet for .parquet/.pq,
-    else guessed from .csv/.tsv/.dat.
+    timestamp is optional (0 when neither mapped nor present). ``sep`` None: parquet for
+    .parquet/.pq, else guessed from .csv/.tsv/.dat.
     """
     path = Path(path)
     if not path.is_file():
