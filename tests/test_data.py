@@ -418,3 +418,11 @@ def test_date_timestamps_become_unix_seconds(tmp_path):
     path = write(tmp_path, "r.csv", "user,item,rating,timestamp\n1,1,4,yesterday\n")
     with pytest.raises(DataError, match="column 'timestamp' holds values that are neither numbers nor dates"):
         prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+
+
+def test_http_not_found_is_not_retried(web, tmp_path):
+    url = MOVIELENS["ml-1m"].url
+    server = web({url: [urllib.error.HTTPError(url, 404, "Not Found", {}, None)]})
+    with pytest.raises(DataError, match="HTTP 404 Not Found"):
+        download("ml-1m", tmp_path / "ml-1m.zip")
+    assert server.calls == [url] and server.sleeps == []
