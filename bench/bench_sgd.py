@@ -32,10 +32,11 @@ create = as_matrix = kernels = None
 
 #: Settings of each row; the peers get the same.
 SURPRISE_SETTINGS = dict(embedding_size=100, epochs=20, learning_rate=0.005, regularization=0.02, init_std=0.1)
-ADAM_SETTINGS = dict(embedding_size=64, epochs=20, learning_rate=0.005, regularization=0.05, init_std=0.1,
-                     batch_size=1024, weight_decay=0.0)
-GRAMIAN_SETTINGS = dict(embedding_size=64, epochs=30, learning_rate=0.01, regularization=0.05, init_std=0.1,
-                        gravity=0.5, decay_pct=0.0, period=10, batch_size=10000)
+ADAM_SETTINGS = dict(embedding_size=64, epochs=20, learning_rate=0.005, regularization=0.1, init_std=0.1,
+                     batch_size=1024, weight_decay=0.01)
+#: period 8 steps of 10,000 ratings: the learning rate drops 5% about once an epoch on this split.
+GRAMIAN_SETTINGS = dict(embedding_size=64, epochs=30, learning_rate=0.02, regularization=0.1, init_std=0.1,
+                        gravity=0.005, decay_pct=0.05, period=8, batch_size=10000)
 
 
 def ours(kind: str, settings: dict, seed: int, train, test) -> tuple[float, float]:

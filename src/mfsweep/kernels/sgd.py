@@ -23,7 +23,8 @@ from numba.extending import intrinsic
 FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
 OPTS = dict(cache=True, fastmath=FAST, error_model="numpy")
 
-#: Number of chunks of the objective sums: fixed, so the loss does not depend on the thread count.
+#: Number of chunks of the objective sums: fixed, so the loss does not depend on thread scheduling
+#: (the serial and parallel kernels may still differ in the last bits: compiled separately).
 LOSS_CHUNKS = 64
 
 #: Ratings ahead whose factor rows are prefetched: the rows are gathered at random and
@@ -302,7 +303,7 @@ def _squared_error_range(users, items, ratings, start, end, mu, P, Q, bu, bi, bi
 def squared_error(users, items, ratings, mu, P, Q, bu, bi, biased):
     """Sum over the ratings of (r - mu - b_u - b_i - p_u . q_i)^2 (biases only if ``biased``).
 
-    Summed in LOSS_CHUNKS fixed chunks, so the result does not depend on the thread count.
+    Summed in LOSS_CHUNKS fixed chunks, so the result does not depend on thread scheduling.
     """
     n = ratings.shape[0]
     parts = np.zeros(LOSS_CHUNKS, np.float64)
@@ -314,7 +315,7 @@ def squared_error(users, items, ratings, mu, P, Q, bu, bi, biased):
 
 @njit(**OPTS)
 def squared_error_serial(users, items, ratings, mu, P, Q, bu, bi, biased):
-    """``squared_error`` on one thread, without the cost of starting a parallel region; same result."""
+    """``squared_error`` on one thread, without the cost of starting a parallel region (same sum to rounding)."""
     n = ratings.shape[0]
     parts = np.zeros(LOSS_CHUNKS, np.float64)
     for c in range(LOSS_CHUNKS):
