@@ -61,7 +61,10 @@ def explicit_targets(model, frame: pd.DataFrame) -> np.ndarray:
 def test_explicit_half_steps_are_ridge_solves(kind):
     frame = tiny_ratings()
     reg = {"user": 0.3, "item": 0.05}
-    model = create(kind, embedding_size=4, regularization=reg, epochs=1, seed=3)
+    k = 8        # rows with fewer ratings than k take the dual solve, the others the primal
+    counts = np.concatenate([frame.groupby("user").size(), frame.groupby("item").size()])
+    assert (counts < k).any() and (counts >= k).any()
+    model = create(kind, embedding_size=k, regularization=reg, epochs=1, seed=3)
     model.fit(frame, n_users=26)          # users 24 and 25 have no ratings
     frame = frame.assign(target=explicit_targets(model, frame))
 
@@ -273,9 +276,9 @@ def test_biased_matches_lenskit():
     frame = dense_ratings()
     reg, damping = {"user": 0.2, "item": 0.05}, {"user": 3.0, "item": 7.0}
     data = from_interactions_df(frame.rename(columns={"user": "user_id", "item": "item_id"}))
-    peer = BiasedMFScorer(features=6, epochs=3, regularization=reg, damping=damping)
+    peer = BiasedMFScorer(features=12, epochs=3, regularization=reg, damping=damping)
     peer.train(data, TrainingOptions(rng=7))
-    model = create("als-biased", embedding_size=6, epochs=3, regularization=reg, damping=damping, seed=7)
+    model = create("als-biased", embedding_size=12, epochs=3, regularization=reg, damping=damping, seed=7)
     model.fit(frame)
     users = peer.users.numbers(np.arange(model.n_users))
     items = peer.items.numbers(np.arange(model.n_items))

@@ -5,19 +5,49 @@ sparse ratings of that row (CSR arrays: ``indptr``, ``indices``, ``values``). Ro
 are independent, so they run in parallel; each row's arithmetic does not depend on
 the thread that runs it, so the factors are the same for any thread count.
 
-Threads take rows interleaved (thread t of ``n_threads`` solves rows t, t + T,
-t + 2T, ...), which balances the work when popular rows cluster, and each thread
-allocates its workspace once. Callers pass ``numba.get_num_threads()``.
+Each of ``n_threads`` threads (callers pass ``numba.get_num_threads()``) allocates
+its workspace once, then claims blocks of ``BLOCK`` rows from a shared atomic
+counter until none is left, taking the rows in the given ``order`` (the models pass
+the most-rated rows first). This dynamic schedule keeps both threads busy when row
+costs are skewed or when another process takes a core for a while, where a static
+split leaves one thread idle at the end.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+#: Rows a thread claims at a time.
+BLOCK = 4
 
 # Fast-math flags that allow vectorized reductions and fused multiply-adds but keep
 # NaN and infinity semantics, so a diverged model still shows a non-finite loss.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@intrinsic
+def _claim(typingctx, counter, step):
+    """Atomically add ``step`` to ``counter[0]`` (an int64 array) and return the old value."""
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64 and counter.ndim == 1):
+        return None
+    sig = types.int64(counter, types.int64)
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        array = context.make_array(array_type)(context, builder, args[0])
+        zero = context.get_constant(types.intp, 0)
+        pointer = cgutils.get_item_pointer(context, builder, array_type, array, [zero])
+        return builder.atomic_rmw("add", pointer, args[1], "monotonic")
+
+    return sig, codegen
+
+
+def heavy_first(indptr: np.ndarray) -> np.ndarray:
+    """Row numbers by decreasing number of entries (ties by row number): the claim order."""
+    return np.argsort(-np.diff(indptr), kind="stable").astype(np.int64)
 
 
 # ----- dense helpers (one row, called inside the parallel loops) ---------------------------
@@ -119,36 +149,69 @@ def _explicit_row(indptr, indices, values, other, reg, row, A, b, x, k):
     cholesky_solve(A, b, x, k)
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def _explicit_row_dual(indptr, indices, values, other, reg, row, A, b, alpha, x, k):
+    """The same solve for a row with n < k ratings, through the n x n dual system:
+    ``x = Y_u^T (Y_u Y_u^T + lam I)^-1 r`` equals ``(Y_u^T Y_u + lam I)^-1 Y_u^T r``
+    for lam > 0, at O(n^2 k + n^3) instead of O(n k^2 + k^3)."""
+    start, end = indptr[row], indptr[row + 1]
+    n = end - start
+    lam = np.float32(reg * n)
+    for i in range(n):
+        yi = other[indices[start + i]]
+        for j in range(i + 1):
+            A[i, j] = _dot(yi, other[indices[start + j]], k)
+        A[i, i] += lam
+        b[i] = values[start + i]
+    cholesky_solve(A, b, alpha, n)
+    x[:] = 0.0
+    for i in range(n):
+        yi = other[indices[start + i]]
+        ai = alpha[i]
+        for a in range(k):
+            x[a] += ai * yi[a]
+
+
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def explicit_half_step(indptr, indices, values, this, other, reg, n_threads, errors, penalty):
+def explicit_half_step(indptr, indices, values, this, other, reg, order, n_threads, errors, penalty):
     """Explicit ALS half-step with count-scaled regularization (LensKit's BiasedMF).
 
     For each row u with ratings r over the columns Y_u of ``other``:
-    ``this[u] = (Y_u^T Y_u + reg * n_u * I)^-1 Y_u^T r``; a row with no ratings
-    becomes zero. Also writes, per row and with the new factors, the squared error
-    ``errors[u] = |r - Y_u this[u]|^2`` and ``penalty[u] = n_u |this[u]|^2`` (float64),
+    ``this[u] = (Y_u^T Y_u + reg * n_u * I)^-1 Y_u^T r`` (through the dual system when
+    the row has fewer ratings than factors); a row with no ratings becomes zero. Also
+    writes, per row and with the new factors, the squared error ``errors[u] = |r - Y_u this[u]|^2`` and ``penalty[u] = n_u |this[u]|^2`` (float64),
     so the objective after an item step costs no extra pass.
     """
     n, k = this.shape
+    counter = np.zeros(1, dtype=np.int64)
     for t in prange(n_threads):
         A = np.empty((k, k), dtype=np.float32)
         b = np.empty(k, dtype=np.float32)
+        alpha = np.empty(k, dtype=np.float32)
         x = np.empty(k, dtype=np.float32)
-        for row in range(t, n, n_threads):
-            start, end = indptr[row], indptr[row + 1]
-            if start == end:
-                this[row, :] = 0.0
-                errors[row] = 0.0
-                penalty[row] = 0.0
-                continue
-            _explicit_row(indptr, indices, values, other, reg, row, A, b, x, k)
-            this[row, :] = x
-            err = 0.0
-            for pos in range(start, end):
-                d = np.float64(values[pos]) - _dot64(x, other[indices[pos]], k)
-                err += d * d
-            errors[row] = err
-            penalty[row] = (end - start) * _dot64(x, x, k)
+        while True:
+            first = _claim(counter, BLOCK)
+            if first >= n:
+                break
+            for q in range(first, min(first + BLOCK, n)):
+                row = order[q]
+                start, end = indptr[row], indptr[row + 1]
+                if start == end:
+                    this[row, :] = 0.0
+                    errors[row] = 0.0
+                    penalty[row] = 0.0
+                    continue
+                if end - start < k and reg > 0:
+                    _explicit_row_dual(indptr, indices, values, other, reg, row, A, b, alpha, x, k)
+                else:
+                    _explicit_row(indptr, indices, values, other, reg, row, A, b, x, k)
+                this[row, :] = x
+                err = 0.0
+                for pos in range(start, end):
+                    d = np.float64(values[pos]) - _dot64(x, other[indices[pos]], k)
+                    err += d * d
+                errors[row] = err
+                penalty[row] = (end - start) * _dot64(x, x, k)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
@@ -216,7 +279,7 @@ def _observed_loss(indptr, indices, conf, other, row, x, w0, k):
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, n_threads, losses):
+def implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, order, n_threads, losses):
     """Weighted ALS half-step, exact: this[u] = A_u^-1 b_u with
     ``A_u = w0 G + reg I + sum_i (c_ui - w0) y_i y_i^T`` and ``b_u = sum_i c_ui y_i``
     (G = other^T other as float32; preference 1 on rated pairs, 0 elsewhere). Rows
@@ -226,44 +289,50 @@ def implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, n_thr
     n, k = this.shape
     regf = np.float32(reg)
     w0f = np.float32(w0)
+    counter = np.zeros(1, dtype=np.int64)
     for t in prange(n_threads):
         A = np.empty((k, k), dtype=np.float32)
         b = np.empty(k, dtype=np.float32)
         x = np.empty(k, dtype=np.float32)
-        for row in range(t, n, n_threads):
-            start, end = indptr[row], indptr[row + 1]
-            if start == end:
-                this[row, :] = 0.0
-                losses[row] = 0.0
-                continue
-            for a in range(k):
-                for c in range(a + 1):
-                    A[a, c] = w0f * G[a, c]
-                A[a, a] += regf
-                b[a] = 0.0
-            pos = start
-            while pos + 1 < end:
-                y1 = other[indices[pos]]
-                y2 = other[indices[pos + 1]]
-                c1 = conf[pos]
-                c2 = conf[pos + 1]
-                _add_outer2_lower(A, y1, c1 - w0f, y2, c2 - w0f, k)
+        while True:
+            first = _claim(counter, BLOCK)
+            if first >= n:
+                break
+            for q in range(first, min(first + BLOCK, n)):
+                row = order[q]
+                start, end = indptr[row], indptr[row + 1]
+                if start == end:
+                    this[row, :] = 0.0
+                    losses[row] = 0.0
+                    continue
                 for a in range(k):
-                    b[a] += c1 * y1[a] + c2 * y2[a]
-                pos += 2
-            if pos < end:
-                y1 = other[indices[pos]]
-                c1 = conf[pos]
-                _add_outer_lower(A, y1, c1 - w0f, k)
-                for a in range(k):
-                    b[a] += c1 * y1[a]
-            cholesky_solve(A, b, x, k)
-            this[row, :] = x
-            losses[row] = _observed_loss(indptr, indices, conf, other, row, x, w0, k)
+                    for c in range(a + 1):
+                        A[a, c] = w0f * G[a, c]
+                    A[a, a] += regf
+                    b[a] = 0.0
+                pos = start
+                while pos + 1 < end:
+                    y1 = other[indices[pos]]
+                    y2 = other[indices[pos + 1]]
+                    c1 = conf[pos]
+                    c2 = conf[pos + 1]
+                    _add_outer2_lower(A, y1, c1 - w0f, y2, c2 - w0f, k)
+                    for a in range(k):
+                        b[a] += c1 * y1[a] + c2 * y2[a]
+                    pos += 2
+                if pos < end:
+                    y1 = other[indices[pos]]
+                    c1 = conf[pos]
+                    _add_outer_lower(A, y1, c1 - w0f, k)
+                    for a in range(k):
+                        b[a] += c1 * y1[a]
+                cholesky_solve(A, b, x, k)
+                this[row, :] = x
+                losses[row] = _observed_loss(indptr, indices, conf, other, row, x, w0, k)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def implicit_half_cg(indptr, indices, conf, this, other, G, reg, w0, steps, n_threads, losses):
+def implicit_half_cg(indptr, indices, conf, this, other, G, reg, w0, steps, order, n_threads, losses):
     """Weighted ALS half-step by ``steps`` conjugate-gradient iterations per row, warm
     started from the current row (``implicit``'s CPU solver, generalized to an
     unobserved weight w0): A_u p is w0 G p + reg p + sum_i (c_ui - w0)(y_i . p) y_i,
@@ -277,22 +346,28 @@ def implicit_half_cg(indptr, indices, conf, this, other, G, reg, w0, steps, n_th
         for c in range(k):
             Gw[a, c] = w0f * G[a, c]
         Gw[a, a] += regf
+    counter = np.zeros(1, dtype=np.int64)
     for t in prange(n_threads):
         r = np.empty(k, dtype=np.float32)
         p = np.empty(k, dtype=np.float32)
         Ap = np.empty(k, dtype=np.float32)
         x = np.empty(k, dtype=np.float32)
-        for row in range(t, n, n_threads):
-            start, end = indptr[row], indptr[row + 1]
-            if start == end:
-                this[row, :] = 0.0
-                losses[row] = 0.0
-                continue
-            for a in range(k):
-                x[a] = this[row, a]
-            _cg_solve(indptr, indices, conf, other, Gw, w0f, steps, row, x, r, p, Ap, k)
-            this[row, :] = x
-            losses[row] = _observed_loss(indptr, indices, conf, other, row, x, w0, k)
+        while True:
+            first = _claim(counter, BLOCK)
+            if first >= n:
+                break
+            for q in range(first, min(first + BLOCK, n)):
+                row = order[q]
+                start, end = indptr[row], indptr[row + 1]
+                if start == end:
+                    this[row, :] = 0.0
+                    losses[row] = 0.0
+                    continue
+                for a in range(k):
+                    x[a] = this[row, a]
+                _cg_solve(indptr, indices, conf, other, Gw, w0f, steps, row, x, r, p, Ap, k)
+                this[row, :] = x
+                losses[row] = _observed_loss(indptr, indices, conf, other, row, x, w0, k)
 
 
 @njit(cache=True, fastmath=FASTMATH)

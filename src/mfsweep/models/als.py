@@ -54,6 +54,7 @@ class ALS(MFModel):
         """Keep the values ALS fits (CSR and CSC order) and the per-row loss buffers."""
         self.matrix = matrix
         self._values = (values, t_values)
+        self._order = (kernels.heavy_first(matrix.indptr), kernels.heavy_first(matrix.t_indptr))
         self._user_loss = (np.zeros(matrix.n_users), np.zeros(matrix.n_users))
         self._item_loss = (np.zeros(matrix.n_items), np.zeros(matrix.n_items))
 
@@ -62,7 +63,7 @@ class ALS(MFModel):
         m = self.matrix
         kernels.explicit_half_step(
             m.indptr, m.indices, self._values[0], self.user_factors, self.item_factors,
-            self.pair("regularization")[0], numba.get_num_threads(), *self._user_loss,
+            self.pair("regularization")[0], self._order[0], numba.get_num_threads(), *self._user_loss,
         )
 
     def item_step(self) -> None:
@@ -70,7 +71,7 @@ class ALS(MFModel):
         m = self.matrix
         kernels.explicit_half_step(
             m.t_indptr, m.t_indices, self._values[1], self.item_factors, self.user_factors,
-            self.pair("regularization")[1], numba.get_num_threads(), *self._item_loss,
+            self.pair("regularization")[1], self._order[1], numba.get_num_threads(), *self._item_loss,
         )
 
     def objective(self) -> float:
@@ -214,6 +215,7 @@ class WALS(MFModel):
         self.item_bias = None
         self.global_bias = 0.0
         self._conf = (self.confidence(matrix.data), self.confidence(matrix.t_data))
+        self._order = (kernels.heavy_first(matrix.indptr), kernels.heavy_first(matrix.t_indptr))
         w0 = float(self.params["unobserved_weight"])
         unrated = matrix.n_users * matrix.n_items - matrix.nnz
         self._total_weight = float(np.sum(self._conf[0], dtype=np.float64)) + w0 * unrated
@@ -221,15 +223,19 @@ class WALS(MFModel):
         self._item_loss = np.zeros(matrix.n_items)
         self._item_gram = None      # Y^T Y after the last epoch, for the next user step
 
-    def _half_step(self, indptr, indices, conf, this, other, gram, reg, losses) -> None:
+    def _half_step(self, indptr, indices, conf, this, other, gram, reg, order, losses) -> None:
         G = gram.astype(np.float32)
         w0 = float(self.params["unobserved_weight"])
         threads = numba.get_num_threads()
         if self.params["solver"] == "cg":
             steps = int(self.params["cg_steps"])
-            kernels.implicit_half_cg(indptr, indices, conf, this, other, G, reg, w0, steps, threads, losses)
+            kernels.implicit_half_cg(
+                indptr, indices, conf, this, other, G, reg, w0, steps, order, threads, losses
+            )
         else:
-            kernels.implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, threads, losses)
+            kernels.implicit_half_cholesky(
+                indptr, indices, conf, this, other, G, reg, w0, order, threads, losses
+            )
 
     def user_step(self, item_gram: np.ndarray | None = None) -> None:
         """Update every user's factors with the item factors fixed (``item_gram``:
@@ -237,14 +243,14 @@ class WALS(MFModel):
         m = self.matrix
         gram = item_gram if item_gram is not None else kernels.gram(self.item_factors)
         self._half_step(m.indptr, m.indices, self._conf[0], self.user_factors, self.item_factors,
-                        gram, self.pair("regularization")[0], self._user_loss)
+                        gram, self.pair("regularization")[0], self._order[0], self._user_loss)
 
     def item_step(self, user_gram: np.ndarray | None = None) -> None:
         """Update every item's factors with the user factors fixed (``user_gram`` as above)."""
         m = self.matrix
         gram = user_gram if user_gram is not None else kernels.gram(self.user_factors)
         self._half_step(m.t_indptr, m.t_indices, self._conf[1], self.item_factors, self.user_factors,
-                        gram, self.pair("regularization")[1], self._item_loss)
+                        gram, self.pair("regularization")[1], self._order[1], self._item_loss)
 
     def objective(self) -> float:
         """``implicit``'s normalized weighted loss (see the module docstring)."""
