@@ -25,10 +25,9 @@ import argparse
 import numpy as np
 
 from bench.common import ml100k_split, rmse, set_threads, timed
-
-# mfsweep (and so numba) is imported in main(), after set_threads: numba refuses to compile
-# once its thread pool has started if NUMBA_NUM_THREADS changed after it was imported.
-create = as_matrix = kernels = None
+from mfsweep.kernels import sgd as kernels
+from mfsweep.matrix import as_matrix
+from mfsweep.models import create
 
 #: Settings of each row; the peers get the same.
 SURPRISE_SETTINGS = dict(embedding_size=100, epochs=20, learning_rate=0.005, regularization=0.02, init_std=0.1)
@@ -133,11 +132,6 @@ def main(argv=None) -> None:
     parser.add_argument("--only", nargs="*", default=["sgd-biased", "sgd", "adam", "sgd-gramian"])
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    global create, as_matrix, kernels
-    from mfsweep.kernels import sgd as kernels
-    from mfsweep.matrix import as_matrix
-    from mfsweep.models import create
-
     train, test = ml100k_split()
     print(f"ML-100K: {len(train)} training, {len(test)} test ratings; {args.threads} thread(s), "
           f"{args.repeats} repeats; times exclude numba compilation (warm-up fit first)")

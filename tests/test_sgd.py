@@ -335,3 +335,13 @@ def test_defaults_follow_surprise():
     assert (p["embedding_size"], p["epochs"], p["learning_rate"], p["regularization"], p["init_std"]) == \
         (100, 20, 0.005, 0.02, 0.1)
     assert p["learning_rate_bias"] is None and p["regularization_bias"] is None and p["hogwild"] is False
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_refit_on_other_data_starts_afresh(kind):
+    model = create(kind, embedding_size=4, epochs=2, seed=3)
+    model.fit(synthetic(n_users=10, n_items=8, seed=9))
+    model.fit(synthetic(seed=9))
+    fresh = create(kind, embedding_size=4, epochs=2, seed=3).fit(synthetic(seed=9))
+    np.testing.assert_array_equal(model.user_factors, fresh.user_factors)
+    assert model.user_factors.shape == (30, 4)

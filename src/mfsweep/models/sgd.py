@@ -2,8 +2,10 @@
 
 Every kind shuffles the training ratings at the start of each epoch (a Fisher-Yates shuffle
 in numba seeded from the model's generator, so the seed fixes every epoch's order) and runs
-one numba kernel over them (``mfsweep.kernels.sgd``). Factors are
-float32, drawn from normal(0, ``init_std``); biases start at 0.
+one numba kernel over them (``mfsweep.kernels.sgd``). Factors are float32, drawn from
+normal(0, ``init_std``) (users first, then items); biases start at 0. The kernels work on
+copies of the factors padded with zero columns (``PAD``); ``user_factors`` and
+``item_factors`` are refreshed from them after every epoch.
 
 Threads: by default the pass is sequential, so a seed gives bit-for-bit the same model
 whatever numba's thread count. ``hogwild: true`` runs chunks of the shuffled ratings in
@@ -54,8 +56,8 @@ def padded_factors(factors: np.ndarray) -> np.ndarray:
     return out
 
 
-class _PerRatingSGD(MFModel):
-    """What the SGD kinds share: parameters, ratings in COO form, shuffling, divergence."""
+class _SGDFamily(MFModel):
+    """What the four kinds share: parameters, padded factors, shuffled ratings, objective, divergence."""
 
     non_negative: ClassVar[tuple[str, ...]] = ("regularization", "init_std")
     positive: ClassVar[tuple[str, ...]] = ("learning_rate",)
@@ -104,6 +106,7 @@ class _PerRatingSGD(MFModel):
         self._item_counts = matrix.item_counts().astype(np.float64)
         self._rng = rng
         self._loss = 0.0
+        self._zero_biases = None
         k = self.embedding_size
         std = np.float32(self.params["init_std"])
         self._P = padded_factors(rng.standard_normal((matrix.n_users, k), dtype=np.float32) * std)
@@ -138,7 +141,7 @@ class _PerRatingSGD(MFModel):
         """The bias arrays the kernels read (zeros for unbiased kinds)."""
         if self.biased:
             return self.user_bias, self.item_bias
-        if getattr(self, "_zero_biases", None) is None:
+        if self._zero_biases is None:
             self._zero_biases = (np.zeros(len(self._P), np.float32), np.zeros(len(self._Q), np.float32))
         return self._zero_biases
 
@@ -154,7 +157,7 @@ class _PerRatingSGD(MFModel):
                 + reg[1] * kernels.weighted_squares(items, self._item_counts))
 
 
-class SGD(_PerRatingSGD):
+class SGD(_SGDFamily):
     """``sgd``: FunkSVD-style SGD on p_u . q_i (Surprise's SVD with biased=False).
 
     Per rating: e = r - p_u.q_i; p_u += lr (e q_i - reg.user p_u); q_i += lr (e p_u - reg.item q_i),
@@ -236,7 +239,7 @@ class BiasedSGD(SGD):
         )
 
 
-class GramianSGD(_PerRatingSGD):
+class GramianSGD(_SGDFamily):
     """``sgd-gramian``: per-rating SGD on p_u . q_i with L2 and the Gramian (gravity) regularizer.
 
     Objective: F (module docstring, no biases) + gravity * G with
@@ -292,9 +295,9 @@ class GramianSGD(_PerRatingSGD):
         reg = self.pair("regularization")
         p = self.params
         self._step = kernels.gramian_epoch(
-            users, items, ratings, self._P, self._Q, self._gu, self._gv, self._wu, self._wi, float(p["learning_rate"]), float(p["decay_pct"]),
-            int(p["period"]), self._step, int(p["batch_size"]), np.float32(reg[0]), np.float32(reg[1]),
-            self._parallel(), numba.get_num_threads(),
+            users, items, ratings, self._P, self._Q, self._gu, self._gv, self._wu, self._wi,
+            float(p["learning_rate"]), float(p["decay_pct"]), int(p["period"]), self._step, int(p["batch_size"]),
+            np.float32(reg[0]), np.float32(reg[1]), self._parallel(), numba.get_num_threads(),
         )
 
     def _objective(self) -> float:
@@ -314,7 +317,7 @@ def _gravity_weights(gravity: float, n_ratings: int, counts: np.ndarray) -> np.n
     return weights.astype(np.float32)
 
 
-class Adam(_PerRatingSGD):
+class Adam(_SGDFamily):
     """``adam``: minibatch AdamW on the biased model mu + b_u + b_i + p_u . q_i.
 
     mu is the training mean (fixed); b_u, b_i, p_u, q_i are learned. Each minibatch of
