@@ -67,8 +67,22 @@ def prepare_input(config: dict, dataset: str) -> list[str]:
     return []
 
 
+def canonical(value):
+    """``value`` with every mapping's keys sorted, so that Snakemake sees the same params
+    whatever order a config file lists them in (params are compared as text)."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
 def dataset_source(config: dict, dataset: str) -> dict:
-    return {"name": dataset, **config["datasets"][dataset]}
+    return canonical({"name": dataset, **config["datasets"][dataset]})
+
+
+def split_settings(config: dict, split: str) -> dict:
+    return canonical(config["splits"][split])
 
 
 def trial_settings(config: dict, trials: dict, model: str, trial: str) -> dict:
@@ -80,22 +94,22 @@ def trial_settings(config: dict, trials: dict, model: str, trial: str) -> dict:
             f"trial {trial!r} is not in the search space of model {model!r} in the current config"
         ) from None
     settings = config["models"][model]
-    return {
+    return canonical({
         "model": model,
         "kind": settings["kind"],
         "trial": trial,
         "params": params,
         "max_epochs": settings["max_epochs"],
         "early_stopping": settings["early_stopping"],
-    }
+    })
 
 
 def validation_settings(config: dict) -> dict:
     """The evaluation settings a train job uses (test cutoffs excluded: changing them reruns evaluate only)."""
     evaluation = config["evaluation"]
-    return {key: evaluation[key] for key in ("validation_cutoffs", "relevance_threshold", "validation_users")}
+    return canonical({key: evaluation[key] for key in ("validation_cutoffs", "relevance_threshold", "validation_users")})
 
 
 def test_settings(config: dict) -> dict:
     evaluation = config["evaluation"]
-    return {key: evaluation[key] for key in ("cutoffs", "relevance_threshold")}
+    return canonical({key: evaluation[key] for key in ("cutoffs", "relevance_threshold")})

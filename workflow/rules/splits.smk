@@ -9,7 +9,7 @@ rule split:
         valid=split_part("valid"),
         test=split_part("test"),
     params:
-        settings=lambda wildcards: config["splits"][wildcards.split],
+        settings=lambda wildcards: mf.split_settings(config, wildcards.split),
     log:
         "logs/split/{dataset}/{split}/fold{fold}.log",
     benchmark:
