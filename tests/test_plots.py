@@ -274,7 +274,7 @@ def test_a_single_trial_model_draws_every_figure(tmp_path):
     plots.plot_cost({"m": single}, tmp_path / "c.svg")
     assert "selected trial t02" in svg_text(tmp_path / "e.svg")
     assert "selected trial t02" in svg_text(tmp_path / "i.svg")
-    assert "top 1 trials" in svg_text(tmp_path / "f.svg")
+    assert "top 1 trial by" in svg_text(tmp_path / "f.svg")
     assert "m (median per size; 2 runs)" in svg_text(tmp_path / "c.svg")
 
 
@@ -312,3 +312,65 @@ def test_a_missing_metric_column_is_explained(trials, tmp_path):
 def test_missing_required_columns_are_named(trials, tmp_path):
     with pytest.raises(ValueError, match="trials: missing column.*stop_reason"):
         plots.plot_folds(trials.drop(columns=["stop_reason"]), tmp_path / "f.svg", "RMSE")
+
+
+# ----- the rules' script bodies --------------------------------------------------------------
+class Files(list):
+    """Snakemake's input/output: positional and named at once."""
+
+    def __init__(self, *paths, **named):
+        super().__init__([*map(str, paths), *(str(p) for p in named.values() if not isinstance(p, list))])
+        for name, value in named.items():
+            setattr(self, name, [str(v) for v in value] if isinstance(value, list) else str(value))
+
+
+def fake_snakemake(tmp_path, name, inputs, outputs, settings=None, **wildcards):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(input=inputs, output=outputs, params=SimpleNamespace(settings=settings),
+                           log=[str(tmp_path / f"{name}.log")], threads=1, config={},
+                           wildcards=SimpleNamespace(dataset="synth", split="kfold", **wildcards))
+
+
+def test_model_metric_follows_the_early_stopping_setting():
+    from mfsweep.plot_jobs import model_metric
+
+    assert model_metric({"kind": "als", "early_stopping": {"metric": None}}) == "RMSE"
+    assert model_metric({"kind": "wals", "early_stopping": {"metric": None}}) == "NDCG"
+    assert model_metric({"kind": "sgd", "early_stopping": {"metric": "MAE"}}) == "MAE"
+
+
+def test_plot_jobs_write_every_figure_and_the_comparison_table(trials, history, tmp_path):
+    from mfsweep import plot_jobs
+    from mfsweep.analysis import select_best
+    from mfsweep.io import write_json, write_parquet
+
+    summaries = {}
+    for model, frame in (("sgd-biased", trials), ("als", trial_rows("als", specs={"t02": SPECS["t02"]}))):
+        folder = tmp_path / "summary" / model
+        write_parquet(frame.assign(model=model), folder / "trials.parquet")
+        write_parquet(history_rows(frame), folder / "history.parquet")
+        write_json(select_best(frame.assign(model=model), "RMSE"), folder / "best.json")
+        summaries[model] = folder
+    settings = {"kind": "sgd-biased", "max_epochs": 10, "early_stopping": {"metric": None}, "params": SPACE}
+    folder = summaries["sgd-biased"]
+    for name in ("embedding_size", "learning_parameters", "iteration_completion", "folds"):
+        inputs = Files(trials=folder / "trials.parquet", history=folder / "history.parquet", best=folder / "best.json")
+        out = tmp_path / "plots" / f"{name}.svg"
+        getattr(plot_jobs, f"plot_{name}")(fake_snakemake(tmp_path, name, inputs, Files(out), settings,
+                                                          model="sgd-biased"))
+        assert "sgd-biased on synth / kfold" in svg_text(out)
+        assert "12 trial x fold rows" in (tmp_path / f"{name}.log").read_text()
+    assert "selected trial t02" in svg_text(tmp_path / "plots" / "iteration_completion.svg")
+    table, figure = tmp_path / "comparison.parquet", tmp_path / "comparison.svg"
+    plot_jobs.plot_comparison(fake_snakemake(tmp_path, "compare", Files(best=[f / "best.json" for f in summaries.values()]),
+                                             Files(table=table, figure=figure)))
+    comparison = pd.read_parquet(table)
+    assert list(comparison["model"]) == ["sgd-biased", "als"] and list(comparison["trial"]) == ["t02", "t02"]
+    assert "Model comparison: synth / kfold" in svg_text(figure)
+    cost = tmp_path / "cost.svg"
+    plot_jobs.plot_cost(fake_snakemake(tmp_path, "cost", Files(trials=[f / "trials.parquet" for f in summaries.values()]),
+                                       Files(cost)))
+    assert "als (median per size; 2 runs)" in svg_text(cost)
+    with pytest.raises(ValueError, match="no experiment runs a model on synth / kfold"):
+        plot_jobs.plot_comparison(fake_snakemake(tmp_path, "none", Files(best=[]), Files(table=table, figure=figure)))

@@ -167,7 +167,7 @@ def plot_embedding_size(trials: pd.DataFrame, path, metric: str, context: str | 
     fig = Figure(figsize=(7.5, 4.4), layout="constrained")
     ax = fig.add_subplot()
     _suptitle(fig, "Embedding size", context)
-    ax.set_title(f"validation {metric} against embedding size ({len(table)} trials)")
+    ax.set_title(f"validation {metric} against embedding size ({len(table)} trial{_s(len(table))})")
     if EMBEDDING not in table:
         _empty(ax, "No embedding_size parameter in these trials: nothing to draw against it.")
         return _save(fig, path)
@@ -342,7 +342,7 @@ def plot_folds(trials: pd.DataFrame, path, metric: str, top: int = 10, context: 
     _suptitle(fig, "Spread across folds", context)
     ax = fig.add_subplot()
     spread = "one fold: one point per trial, no spread" if len(folds) == 1 else f"{len(folds)} folds: min to max"
-    ax.set_title(f"top {len(ranked)} trials by mean validation {metric} ({spread})")
+    ax.set_title(f"top {len(ranked)} trial{_s(len(ranked))} by mean validation {metric} ({spread})")
     if ranked.empty:
         _empty(ax, _no_usable_text(table, metric))
         return _save(fig, path)

@@ -1,0 +1,160 @@
+# Analysis figures: per model, and across the models of a dataset/split; each in the report with a caption.
+
+PLOTS = "results/plots/{dataset}/{split}/{model}"
+SPLIT_PLOTS = "results/plots/{dataset}/{split}"
+COMPARISON = "results/summary/{dataset}/{split}/comparison"
+
+
+localrules:
+    plot_embedding_size,
+    plot_learning_parameters,
+    plot_iteration_completion,
+    plot_folds,
+    plot_comparison,
+    plot_cost,
+
+
+rule plot_embedding_size:
+    input:
+        trials=f"{mf.SUMMARY}/trials.parquet",
+    output:
+        report(
+            f"{PLOTS}/embedding_size.svg",
+            caption="../../reports/embedding_size.rst",
+            category="{dataset} / {split}",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "embedding size"},
+        ),
+    params:
+        settings=lambda wildcards: config["models"][wildcards.model],
+    log:
+        "logs/plot_embedding_size/{dataset}/{split}/{model}.log",
+    benchmark:
+        "benchmarks/plot_embedding_size/{dataset}/{split}/{model}.tsv"
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/plot_embedding_size.py"
+
+
+rule plot_learning_parameters:
+    input:
+        trials=f"{mf.SUMMARY}/trials.parquet",
+    output:
+        report(
+            f"{PLOTS}/learning_parameters.svg",
+            caption="../../reports/learning_parameters.rst",
+            category="{dataset} / {split}",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "learning parameters"},
+        ),
+    params:
+        settings=lambda wildcards: config["models"][wildcards.model],
+    log:
+        "logs/plot_learning_parameters/{dataset}/{split}/{model}.log",
+    benchmark:
+        "benchmarks/plot_learning_parameters/{dataset}/{split}/{model}.tsv"
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/plot_learning_parameters.py"
+
+
+rule plot_iteration_completion:
+    input:
+        trials=f"{mf.SUMMARY}/trials.parquet",
+        history=f"{mf.SUMMARY}/history.parquet",
+        best=f"{mf.SUMMARY}/best.json",
+    output:
+        report(
+            f"{PLOTS}/iteration_completion.svg",
+            caption="../../reports/iteration_completion.rst",
+            category="{dataset} / {split}",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "iteration completion"},
+        ),
+    params:
+        settings=lambda wildcards: config["models"][wildcards.model],
+    log:
+        "logs/plot_iteration_completion/{dataset}/{split}/{model}.log",
+    benchmark:
+        "benchmarks/plot_iteration_completion/{dataset}/{split}/{model}.tsv"
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/plot_iteration_completion.py"
+
+
+rule plot_folds:
+    input:
+        trials=f"{mf.SUMMARY}/trials.parquet",
+    output:
+        report(
+            f"{PLOTS}/folds.svg",
+            caption="../../reports/folds.rst",
+            category="{dataset} / {split}",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "folds"},
+        ),
+    params:
+        settings=lambda wildcards: config["models"][wildcards.model],
+    log:
+        "logs/plot_folds/{dataset}/{split}/{model}.log",
+    benchmark:
+        "benchmarks/plot_folds/{dataset}/{split}/{model}.tsv"
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/plot_folds.py"
+
+
+# The models compared are those the experiments run on the dataset/split, in the experiments' order.
+rule plot_comparison:
+    input:
+        best=lambda wildcards: [
+            f"{mf.SUMMARY}/best.json".format(dataset=dataset, split=split, model=model)
+            for dataset, split, model in mf.experiment_models(config)
+            if (dataset, split) == (wildcards.dataset, wildcards.split)
+        ],
+    output:
+        table=f"{COMPARISON}.parquet",
+        figure=report(
+            f"{COMPARISON}.svg",
+            caption="../../reports/comparison.rst",
+            category="{dataset} / {split}",
+            subcategory="all models",
+            labels={"model": "all models", "figure": "model comparison"},
+        ),
+    log:
+        "logs/plot_comparison/{dataset}/{split}.log",
+    benchmark:
+        "benchmarks/plot_comparison/{dataset}/{split}.tsv"
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/plot_comparison.py"
+
+
+rule plot_cost:
+    input:
+        trials=lambda wildcards: [
+            f"{mf.SUMMARY}/trials.parquet".format(dataset=dataset, split=split, model=model)
+            for dataset, split, model in mf.experiment_models(config)
+            if (dataset, split) == (wildcards.dataset, wildcards.split)
+        ],
+    output:
+        report(
+            f"{SPLIT_PLOTS}/cost.svg",
+            caption="../../reports/cost.rst",
+            category="{dataset} / {split}",
+            subcategory="all models",
+            labels={"model": "all models", "figure": "cost"},
+        ),
+    log:
+        "logs/plot_cost/{dataset}/{split}.log",
+    benchmark:
+        "benchmarks/plot_cost/{dataset}/{split}.tsv"
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/plot_cost.py"
