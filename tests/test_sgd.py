@@ -268,6 +268,14 @@ def test_same_seed_same_model_whatever_the_threads(kind, threads):
     assert not np.array_equal(different.user_factors, fits[0][0])
 
 
+def test_parallel_and_serial_loss_agree(threads):
+    threads(2)
+    model = create("sgd-biased", embedding_size=6, epochs=1, seed=2).fit(synthetic(n_users=200, n_items=90))
+    args = (model._users, model._items, model._ratings, np.float32(model.global_bias), model._P, model._Q,
+            model.user_bias, model.item_bias, True)
+    assert kernels.squared_error(*args) == pytest.approx(kernels.squared_error_serial(*args), rel=1e-12)
+
+
 @pytest.mark.parametrize("kind", PER_RATING)
 def test_hogwild_trains(kind, threads):
     """Lock-free parallel epochs train about as well as sequential ones (their result is not repeatable)."""

@@ -44,6 +44,10 @@ from mfsweep.models.base import MFModel, ParameterError, user_item_pair
 #: (e.g. 100 -> 128). The padding stays exactly 0 under every update.
 PAD = 32
 
+#: Below this many ratings the loss is summed on one thread: starting a parallel region
+#: costs more than the sum (a lot more when the cores are shared with other jobs).
+PARALLEL_LOSS_RATINGS = 200_000
+
 
 def padded_factors(factors: np.ndarray) -> np.ndarray:
     """factors (n, k) copied into zeros (n, ceil(k / PAD) * PAD), 64-byte aligned rows."""
@@ -147,7 +151,8 @@ class _SGDFamily(MFModel):
 
     def _squared_error(self) -> float:
         bu, bi = self._bias_arrays()
-        kernel = kernels.squared_error if numba.get_num_threads() > 1 else kernels.squared_error_serial
+        parallel = numba.get_num_threads() > 1 and len(self._ratings) >= PARALLEL_LOSS_RATINGS
+        kernel = kernels.squared_error if parallel else kernels.squared_error_serial
         return kernel(self._users, self._items, self._ratings, np.float32(self.global_bias),
                       self._P, self._Q, bu, bi, self.biased)
 
