@@ -255,6 +255,23 @@ def test_top_items_matches_full_sort():
         assert row[:200].tolist() == everything[u].tolist() and (row[200:] == -1).all()
 
 
+def test_top_items_on_a_large_catalog_matches_full_sort():
+    # 64 of 2,100 items: top_k_row first finds a score floor from a sample (k >= 16, items >= 32k)
+    m, train, _ = random_problem(seed=4, n_users=20, n_items=2100)
+    rankings = reference_rankings(m, train)
+    for n in (64, 200):
+        got = top_items(m, np.arange(20), n, train)
+        assert all(got[u].tolist() == rankings[u][:n].tolist() for u in range(20))
+
+
+def test_top_items_when_the_sampled_floor_is_too_high():
+    # the sample (every 8th item for n = 64) holds exactly the best items, so its 16th best is
+    # beaten by only 15 items: top_k_row must notice and fall back to the plain heap
+    ids = np.arange(2048)
+    m = scored(np.where(ids % 8 == 0, 1000 + ids / 8, ids / 8))
+    assert top_items(m, [0], 64, None).tolist() == [list(range(2040, 2040 - 64 * 8, -8))]
+
+
 def test_scores_do_not_depend_on_the_other_users_in_a_block():
     rng = np.random.default_rng(1)
     m = model(rng.normal(size=(9, 64)), rng.normal(size=(300, 64)), item_bias=rng.normal(size=300))

@@ -29,8 +29,8 @@ item_factors[i]`` in float32 (the other terms are constant per user). Convention
 
 The rank of a relevant item is found by counting the candidates that beat it, and the
 top-k lists by a heap over one pass of the scores: nothing sorts a whole catalog.
-Scores are float32, computed four users at a time in each thread and ranked at once, so
-memory stays bounded (a 4 x items buffer per thread) for any number of users.
+Scores are float32, computed eight users at a time in each thread and ranked right away,
+so memory stays bounded (an 8 x items buffer per thread) for any number of users.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+#: Users scored together by score_group (it is written out for eight).
+GROUP = 8
 #: Users per parallel task of rank_users, and items per vectorized skip test of top_k_row.
 CHUNK = 32
 SKIP = 32
@@ -101,19 +103,56 @@ def _sift_down(row, heap, pos, size):
 
 
 @njit(cache=True)
+def _floor(row, k):
+    """A score that at least k candidates beat (checked by a count), or -inf when none is found.
+
+    The 16th best of a sample of every (k/8)-th item is beaten by about 2k candidates
+    (fewer than k about 1% of the time); top_k_row then heaps only those. Used for
+    k >= 16 and catalogs of at least 32k items, where it saves most heap work.
+    """
+    none = np.float32(-np.inf)
+    q = 16
+    stride = k // 8
+    if stride < 2 or row.shape[0] < 32 * k:
+        return none
+    best = np.empty(q, dtype=np.int64)
+    size = 0
+    for c in range(0, row.shape[0], stride):
+        if row[c] != row[c]:
+            continue
+        if size < q:
+            best[size] = c
+            _sift_up(row, best, size)
+            size += 1
+        elif row[c] > row[best[0]]:
+            best[0] = c
+            _sift_down(row, best, 0, q)
+    if size < q:
+        return none
+    floor = row[best[0]]
+    return floor if _count_above(row, floor) >= k else none
+
+
+@njit(cache=True)
 def top_k_row(row, out):
     """Fill ``out`` with the best candidates of ``row``, best first; -1 past the last candidate.
 
     A min-heap (worst kept item at the root) over one pass of the row. Items come in
     increasing id, so a newcomer enters only with a strictly higher score than the root;
-    a vectorized count skips the stretches of SKIP items where none does.
+    a vectorized count skips the stretches of SKIP items where none does. When _floor
+    finds a score that k candidates beat, only those are considered at all.
     """
     k = out.shape[0]
     n = row.shape[0]
+    floor = _floor(row, k)
+    filtered = floor > np.float32(-np.inf)
     size = 0
     c = 0
     while c < n and size < k:
-        if row[c] == row[c]:
+        if filtered and c % SKIP == 0 and c + SKIP <= n and _count_above(row[c:c + SKIP], floor) == 0:
+            c += SKIP
+            continue
+        if (row[c] > floor) if filtered else (row[c] == row[c]):
             out[size] = c
             _sift_up(row, out, size)
             size += 1
@@ -137,34 +176,44 @@ def top_k_row(row, out):
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def score_four(user_factors, item_factors, item_bias, users, out):
-    """out[j] = item_bias + item_factors . user_factors[users[j]] for four users, one pass over items.
+def score_group(user_factors, item_factors, item_bias, users, out):
+    """out[j] = item_bias + item_factors . user_factors[users[j]] for GROUP (8) users at once.
 
-    Reassociation lets the dot products vectorize; each of the four sums runs the same
-    code, so a user's scores do not depend on the other three.
+    One pass over the items serves the eight users. Reassociation lets each dot product
+    vectorize; the eight sums run the same code, so a user's scores do not depend on the
+    other users of its group.
     """
     u0 = user_factors[users[0]]
     u1 = user_factors[users[1]]
     u2 = user_factors[users[2]]
     u3 = user_factors[users[3]]
+    u4 = user_factors[users[4]]
+    u5 = user_factors[users[5]]
+    u6 = user_factors[users[6]]
+    u7 = user_factors[users[7]]
     k = item_factors.shape[1]
     for i in range(item_factors.shape[0]):
         v = item_factors[i]
-        a0 = np.float32(0.0)
-        a1 = np.float32(0.0)
-        a2 = np.float32(0.0)
-        a3 = np.float32(0.0)
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = np.float32(0.0)
         for f in range(k):
             x = v[f]
             a0 += u0[f] * x
             a1 += u1[f] * x
             a2 += u2[f] * x
             a3 += u3[f] * x
+            a4 += u4[f] * x
+            a5 += u5[f] * x
+            a6 += u6[f] * x
+            a7 += u7[f] * x
         b = item_bias[i]
         out[0, i] = a0 + b
         out[1, i] = a1 + b
         out[2, i] = a2 + b
         out[3, i] = a3 + b
+        out[4, i] = a4 + b
+        out[5, i] = a5 + b
+        out[6, i] = a6 + b
+        out[7, i] = a7 + b
 
 
 @njit(cache=True)
@@ -184,18 +233,18 @@ def rank_users(user_factors, item_factors, item_bias, users, ex_indptr, ex_indic
     User ``users[j]`` has the training items ``ex_indices[ex_indptr[u]:ex_indptr[u+1]]``
     (not candidates) and the relevant items ``rel_items[rel_ptr[j]:rel_ptr[j+1]]``, whose
     ranks go to the same positions of ``ranks``; ``top[j]`` gets its best items. Memory:
-    one 4 x items float32 buffer per running chunk.
+    one GROUP x items float32 buffer per running chunk.
     """
     n = users.shape[0]
     for chunk in prange((n + CHUNK - 1) // CHUNK):
-        scores = np.empty((4, item_factors.shape[0]), dtype=np.float32)
-        group = np.empty(4, dtype=np.int64)
+        scores = np.empty((GROUP, item_factors.shape[0]), dtype=np.float32)
+        group = np.empty(GROUP, dtype=np.int64)
         stop = min(n, (chunk + 1) * CHUNK)
-        for start in range(chunk * CHUNK, stop, 4):
-            for g in range(4):                 # a short last group repeats its last user
+        for start in range(chunk * CHUNK, stop, GROUP):
+            for g in range(GROUP):             # a short last group repeats its last user
                 group[g] = users[min(start + g, stop - 1)]
-            score_four(user_factors, item_factors, item_bias, group, scores)
-            for g in range(min(4, stop - start)):
+            score_group(user_factors, item_factors, item_bias, group, scores)
+            for g in range(min(GROUP, stop - start)):
                 j = start + g
                 u = users[j]
                 rank_row(scores[g], ex_indices[ex_indptr[u]:ex_indptr[u + 1]],
