@@ -85,6 +85,12 @@ def test_load_names_a_missing_file(tmp_path):
         load(tmp_path / "nope.yaml")
 
 
+def test_user_split_defaults_to_five_folds():
+    config = minimal()
+    config["splits"]["user"] = {"method": "user"}
+    assert validate(config)["splits"]["user"]["folds"] == 5
+
+
 def test_validate_does_not_need_a_copy():
     config = minimal()
     before = copy.deepcopy(config)

@@ -79,9 +79,7 @@ def check_references(config: dict) -> None:
                 problems.append(
                     f"experiments.{n}.models: {model!r} is not defined; defined models: {', '.join(config['models'])}"
                 )
-    for name, split in config["splits"].items():
-        if split["method"] == "temporal" and split["folds"] != 1:
-            problems.append(f"splits.{name}.folds: the temporal split has exactly one fold, got {split['folds']}")
+    problems += _check_splits(config)
     for name, dataset in config["datasets"].items():
         if dataset["source"] == "movielens":
             dataset.setdefault("name", name)
@@ -109,7 +107,24 @@ def _check_stopping_metrics(config: dict) -> list[str]:
 
 
 def _movielens_names() -> list[str]:
-    return ["ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m", "ml-latest-small"]
+    from mfsweep.data import MOVIELENS
+
+    return list(MOVIELENS)
+
+
+def _check_splits(config: dict) -> list[str]:
+    from mfsweep.splits import SplitError, n_folds
+
+    problems = []
+    for name, split in config["splits"].items():
+        if split["method"] == "temporal" and split.get("folds", 1) != 1:
+            problems.append(f"splits.{name}.folds: the temporal split has exactly one fold, got {split['folds']}")
+            continue
+        try:
+            split["folds"] = n_folds(split)
+        except SplitError as error:
+            problems.append(f"splits.{name}: {error}")
+    return problems
 
 
 def _check_models(config: dict) -> None:
