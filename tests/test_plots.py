@@ -1,5 +1,7 @@
+import html
 import math
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -116,7 +118,8 @@ def best_json(model, trial, rmse, seconds, folds=2):
         test.update({f"{k}_min": v * 0.95 for k, v in list(test.items())})
         test.update({f"{k}_max": v * 1.05 for k, v in list(test.items()) if not k.endswith("_min")})
     return {"model": model, "kind": model, "trial": trial, "selection_metric": "RMSE",
-            "objective": None if trial is None else rmse - 0.01, "trials": 4, "usable_trials": 0 if trial is None else 3,
+            "objective": None if trial is None else rmse - 0.01, "trials": 4,
+            "usable_trials": 0 if trial is None else 3,
             "epochs_completed": None if trial is None else 10, "train_seconds": seconds, "cpu_seconds": seconds,
             "test": test, "validation": {}}
 
@@ -363,14 +366,72 @@ def test_plot_jobs_write_every_figure_and_the_comparison_table(trials, history, 
         assert "12 trial x fold rows" in (tmp_path / f"{name}.log").read_text()
     assert "selected trial t02" in svg_text(tmp_path / "plots" / "iteration_completion.svg")
     table, figure = tmp_path / "comparison.parquet", tmp_path / "comparison.svg"
-    plot_jobs.plot_comparison(fake_snakemake(tmp_path, "compare", Files(best=[f / "best.json" for f in summaries.values()]),
-                                             Files(table=table, figure=figure)))
+    bests = Files(best=[f / "best.json" for f in summaries.values()])
+    plot_jobs.plot_comparison(fake_snakemake(tmp_path, "compare", bests, Files(table=table, figure=figure)))
     comparison = pd.read_parquet(table)
     assert list(comparison["model"]) == ["sgd-biased", "als"] and list(comparison["trial"]) == ["t02", "t02"]
     assert "Model comparison: synth / kfold" in svg_text(figure)
     cost = tmp_path / "cost.svg"
-    plot_jobs.plot_cost(fake_snakemake(tmp_path, "cost", Files(trials=[f / "trials.parquet" for f in summaries.values()]),
-                                       Files(cost)))
+    tables = Files(trials=[f / "trials.parquet" for f in summaries.values()])
+    plot_jobs.plot_cost(fake_snakemake(tmp_path, "cost", tables, Files(cost)))
     assert "als (median per size; 2 runs)" in svg_text(cost)
     with pytest.raises(ValueError, match="no experiment runs a model on synth / kfold"):
         plot_jobs.plot_comparison(fake_snakemake(tmp_path, "none", Files(best=[]), Files(table=table, figure=figure)))
+
+
+# ----- report captions -----------------------------------------------------------------------
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def render_caption(name, config, **wildcards):
+    """A caption as ``snakemake --report`` renders it: Jinja2 over ``snakemake``, then reStructuredText."""
+    from types import SimpleNamespace
+
+    from docutils.core import publish_parts
+    from jinja2 import Environment, StrictUndefined
+
+    env = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
+    snakemake = SimpleNamespace(config=config, wildcards=SimpleNamespace(**wildcards))
+    text = env.from_string((REPORTS / f"{name}.rst").read_text()).render(snakemake=snakemake)
+    # halt_level 2: any reStructuredText warning fails the test instead of showing in the report
+    parts = publish_parts(text, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})
+    return " ".join(html.unescape(parts["html_body"]).split())
+
+
+@pytest.fixture(scope="module")
+def report_config():
+    import yaml
+
+    from mfsweep.workflow import validate
+
+    config = yaml.safe_load((Path(__file__).parent / "configs" / "tiny.yaml").read_text())
+    config["datasets"]["ml-100k"] = {"source": "movielens"}
+    config["splits"]["by-user"] = {"method": "user", "folds": 3}
+    config["models"]["sgd-biased"]["early_stopping"] = {"metric": "NDCG@10"}
+    config["experiments"].append({"dataset": "ml-100k", "split": "by-user", "models": ["als-biased"]})
+    config["evaluation"]["relevance_threshold"] = 4.0
+    validate(config, SCHEMA)
+    return config
+
+
+@pytest.mark.parametrize("name", ["embedding_size", "learning_parameters", "iteration_completion", "folds"])
+def test_model_captions_render_with_the_config(name, report_config):
+    text = render_caption(name, report_config, dataset="synth", split="kfold", model="sgd-biased")
+    assert "sgd-biased" in text and "synth" in text
+    assert "NDCG@10" in text and "higher" in text.lower() and "lower is better" not in text.lower()
+    assert "mailto:" not in text  # a bare NDCG@10 would become an e-mail link
+
+
+def test_split_captions_list_the_models_of_the_split(report_config):
+    for name in ("comparison", "cost"):
+        text = render_caption(name, report_config, dataset="synth", split="kfold")
+        assert "als-biased" in text and "sgd-biased" in text and "mailto:" not in text
+    assert "test ratings >= 4.0" in render_caption("comparison", report_config, dataset="ml-100k", split="by-user")
+
+
+def test_workflow_description_renders_with_the_config(report_config):
+    text = render_caption("workflow", report_config)
+    assert "2-fold cross-validation over the ratings" in text and "users in 3 partitions" in text
+    assert "synthetic ratings, 120 users" in text and "MovieLens archive" in text
+    assert "random search of 3 trials" in text and "mailto:" not in text

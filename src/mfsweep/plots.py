@@ -364,7 +364,8 @@ def plot_folds(trials: pd.DataFrame, path, metric: str, top: int = 10, context: 
     for status, (marker, color) in MARKS.items():
         count = int((table["status"] == status).sum())
         if count:
-            ax.plot([], [], marker, color=color, mew=2, ls="none", label=f"{status}: {count} trial{_s(count)}, not ranked")
+            ax.plot([], [], marker, color=color, mew=2, ls="none",
+                    label=f"{status}: {count} trial{_s(count)}, not ranked")
     _legend(fig, ax)
     _save(fig, path)
 
