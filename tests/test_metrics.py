@@ -166,10 +166,16 @@ def test_errors_name_the_problem():
     m = scored([1.0, 2.0])
     with pytest.raises(ValueError, match="rating"):
         Evaluator(frame([]), pd.DataFrame({"user": [0], "item": [0]}))
-    with pytest.raises(ValueError, match="model has 1 users and 2 items"):
+    with pytest.raises(ValueError, match="item ids go up to 5, but the model has 2 items"):
         Evaluator(frame([]), frame([(0, 5, 1.0)]))(m)
+    with pytest.raises(ValueError, match="user ids go up to 1, but the model has 1 users"):
+        Evaluator(frame([]), frame([(1, 0, 1.0)]))(m)
+    with pytest.raises(ValueError, match="exclude: item ids go up to 2"):
+        top_items(m, [0], 1, frame([(0, 2, 1.0)]))
     with pytest.raises(ValueError, match="users"):
         top_items(m, [3], 1, None)
+    with pytest.raises(ValueError, match="n must be"):
+        top_items(m, [0], -1, None)
 
 
 # ----- against independent implementations --------------------------------------------
@@ -298,3 +304,15 @@ def test_evaluate_is_the_evaluator_on_every_user():
     frame_train = pd.DataFrame({"user": np.repeat(np.arange(50), np.diff(train.indptr)),
                                 "item": train.indices, "rating": train.data})
     assert evaluate(m, frame_train, test, cutoffs=(3,)) == Evaluator(train, test, cutoffs=(3,))(m)
+
+
+def test_model_recommend_goes_through_top_items():
+    from mfsweep.models.base import MFModel
+
+    m, train, _ = random_problem(seed=5)
+    mf = MFModel()
+    mf.user_factors, mf.item_factors, mf.item_bias = m.user_factors, m.item_factors, m.item_bias
+    rankings = reference_rankings(m, train)
+    got = mf.recommend([3, 0], n=7, exclude=pd.DataFrame({
+        "user": np.repeat(np.arange(50), np.diff(train.indptr)), "item": train.indices, "rating": train.data}))
+    assert got.tolist() == [rankings[3][:7].tolist(), rankings[0][:7].tolist()]

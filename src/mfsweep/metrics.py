@@ -44,7 +44,7 @@ from mfsweep.matrix import RatingMatrix, as_matrix
 RATING_METRICS = ("RMSE", "MAE", "RMSE_user", "MAE_user")
 CUTOFF_METRICS = ("NDCG", "Precision", "Recall", "HitRate", "Coverage")
 PATIENCE = 0.85
-#: Users ranked per kernel call (bounds the top-k buffer; scores never exceed 4 x items per thread).
+#: Users ranked per kernel call: bounds the top-k buffer (the scores take 8 x items per thread).
 BLOCK_USERS = 8192
 
 
@@ -77,7 +77,7 @@ def _check_cutoffs(cutoffs) -> list[int]:
 
 
 class _Scores:
-    """A model's arrays as float32, and its ranking scores for blocks of users."""
+    """A model's factors and biases as the kernels take them (float32, biases never None)."""
 
     def __init__(self, model) -> None:
         if model.user_factors is None or model.item_factors is None:
@@ -90,11 +90,11 @@ class _Scores:
         self.global_bias = float(model.global_bias or 0.0)
 
     def check(self, n_users: int, n_items: int, what: str) -> None:
-        if n_users > self.n_users or n_items > self.n_items:
-            raise ValueError(
-                f"{what} has ids up to {n_users - 1} (user) / {n_items - 1} (item), but the model "
-                f"has {self.n_users} users and {self.n_items} items"
-            )
+        """Raise when ids up to n_users - 1 / n_items - 1 do not fit the model."""
+        if n_users > self.n_users:
+            raise ValueError(f"{what}: user ids go up to {n_users - 1}, but the model has {self.n_users} users")
+        if n_items > self.n_items:
+            raise ValueError(f"{what}: item ids go up to {n_items - 1}, but the model has {self.n_items} items")
 
     def pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         out = np.empty(len(users), dtype=np.float64)
@@ -110,6 +110,10 @@ def _bias(bias, n: int, name: str) -> np.ndarray:
     if bias.shape != (n,):
         raise ValueError(f"model {name} has shape {bias.shape}, expected ({n},)")
     return bias
+
+
+def _max_item(matrix: RatingMatrix) -> int:
+    return int(matrix.indices.max()) if matrix.nnz else -1
 
 
 def _exclusion(matrix: RatingMatrix | None, n_users: int) -> tuple[np.ndarray, np.ndarray]:
@@ -135,11 +139,11 @@ def _ranked_blocks(scores: _Scores, users, ex_indptr, ex_indices, rel_ptr, rel_i
         yield start, stop, block_top
 
 
-def top_items(model, users, n: int, exclude: RatingMatrix | None = None) -> np.ndarray:
+def top_items(model, users, n: int, exclude=None) -> np.ndarray:
     """The ``n`` best items per user, best first, as a (len(users), n) int64 array.
 
-    Items of ``exclude`` (a RatingMatrix, usually training) are left out for their user;
-    slots past the user's last candidate hold -1. Ties go to the lower item id.
+    Items of ``exclude`` (a RatingMatrix or frame, usually training) are left out for their
+    user; slots past the user's last candidate hold -1. Ties go to the lower item id.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be an integer >= 0, got {n!r}")
@@ -150,6 +154,9 @@ def top_items(model, users, n: int, exclude: RatingMatrix | None = None) -> np.n
     out = np.full((len(users), int(n)), -1, dtype=np.int64)
     if len(users) == 0 or n == 0:
         return out
+    exclude = None if exclude is None else as_matrix(exclude)
+    if exclude is not None:
+        scores.check(1, _max_item(exclude) + 1, "exclude")
     ex_indptr, ex_indices = _exclusion(exclude, scores.n_users)
     rel_ptr = np.zeros(len(users) + 1, dtype=np.int64)
     no_items = np.zeros(0, dtype=np.int32)
@@ -187,8 +194,8 @@ class Evaluator:
         self.ratings = truth["rating"].to_numpy(np.float64)
         if self.users_in.min() < 0 or self.items_in.min() < 0:
             raise ValueError("truth: user and item ids must be >= 0")
-        self.n_users_needed = int(max(self.users_in.max() + 1, self.train.n_users))
-        self.n_items_needed = int(max(self.items_in.max() + 1, self.train.n_items))
+        self.n_users_needed = int(self.users_in.max() + 1)
+        self.n_items_needed = int(max(self.items_in.max(), _max_item(self.train)) + 1)
         truth_users, self.user_index = np.unique(self.users_in, return_inverse=True)
         self.user_rows = np.bincount(self.user_index).astype(np.float64)
         self.ex_indptr, self.ex_indices = _exclusion(self.train, self.n_users_needed)
@@ -221,7 +228,7 @@ class Evaluator:
 
     def __call__(self, model) -> dict[str, float]:
         scores = _Scores(model)
-        scores.check(self.n_users_needed, self.n_items_needed, "the evaluation data")
+        scores.check(self.n_users_needed, self.n_items_needed, "train / truth")
         result = self._rating(scores)
         result.update(self._ranking(scores))
         return {name: result[name] for name in self.names}
