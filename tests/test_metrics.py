@@ -316,3 +316,21 @@ def test_model_recommend_goes_through_top_items():
     got = mf.recommend([3, 0], n=7, exclude=pd.DataFrame({
         "user": np.repeat(np.arange(50), np.diff(train.indptr)), "item": train.indices, "rating": train.data}))
     assert got.tolist() == [rankings[3][:7].tolist(), rankings[0][:7].tolist()]
+
+
+def test_same_result_on_one_and_two_threads():
+    import numba
+
+    rng = np.random.default_rng(2)
+    m = model(rng.normal(size=(70, 16)), rng.normal(size=(300, 16)), item_bias=rng.normal(size=300))
+    truth = frame(np.column_stack([np.repeat(np.arange(70), 3), rng.integers(0, 300, 210), np.full(210, 4.0)]))
+    train = frame(np.column_stack([np.repeat(np.arange(70), 5), rng.integers(0, 300, 350), np.full(350, 3.0)]))
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = Evaluator(train, truth)(m)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = Evaluator(train, truth)(m)
+    finally:
+        numba.set_num_threads(threads)
+    assert one == two
