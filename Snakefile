@@ -18,12 +18,16 @@ if not workflow.overwrite_configfiles:
 TRIALS = mf.validate(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
 
 
+report: "reports/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analyze.smk"
+include: "workflow/rules/plots.smk"
 
 
 rule all:

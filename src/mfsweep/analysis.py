@@ -56,7 +56,8 @@ def collect_histories(paths: list[str | Path]) -> pd.DataFrame:
         frame.insert(0, "fold", fold_of(path))
         frame.insert(0, "trial", Path(path).parent.parent.name)
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True).sort_values(["trial", "fold", "epoch"], kind="stable",
+    filled = [frame for frame in frames if not frame.empty] or frames[:1]  # failed trials have no epochs
+    return pd.concat(filled, ignore_index=True).sort_values(["trial", "fold", "epoch"], kind="stable",
                                                             ignore_index=True)
 
 

@@ -12,6 +12,9 @@ from mfsweep.search import expand
 SPLIT = "results/splits/{dataset}/{split}/fold{fold}"
 TRIAL = "results/trials/{dataset}/{split}/{model}/{trial}/fold{fold}"
 SUMMARY = "results/summary/{dataset}/{split}/{model}"
+PLOTS = "results/plots/{dataset}/{split}"
+#: Figures drawn for each model; the comparison and cost figures span a split's models.
+MODEL_FIGURES = ("embedding_size", "learning_parameters", "iteration_completion", "folds")
 
 
 def validate(config: dict, schema_path: str | Path) -> dict[str, dict[str, dict]]:
@@ -48,12 +51,27 @@ def trial_files(config: dict, trials: dict, dataset: str, split: str, model: str
     ]
 
 
+def split_model_files(config: dict, dataset: str, split: str, name: str) -> list[str]:
+    """The summary file ``name`` of every model an experiment runs on (dataset, split), in order."""
+    return [
+        f"{SUMMARY}/{name}".format(dataset=dataset, split=split, model=model)
+        for d, s, model in experiment_models(config)
+        if (d, s) == (dataset, split)
+    ]
+
+
 def targets(config: dict) -> list[str]:
-    """What ``snakemake`` with no target builds: each experiment model's summary."""
+    """What ``snakemake`` with no target builds: each experiment's summaries and figures."""
     out = []
     for dataset, split, model in experiment_models(config):
         summary = SUMMARY.format(dataset=dataset, split=split, model=model)
+        plots = PLOTS.format(dataset=dataset, split=split)
         out += [f"{summary}/trials.parquet", f"{summary}/history.parquet", f"{summary}/best.json"]
+        out += [f"{plots}/{model}/{figure}.svg" for figure in MODEL_FIGURES]
+    for dataset, split in dict.fromkeys((d, s) for d, s, _ in experiment_models(config)):
+        summary = f"results/summary/{dataset}/{split}"
+        out += [f"{summary}/comparison.parquet", f"{summary}/comparison.svg",
+                PLOTS.format(dataset=dataset, split=split) + "/cost.svg"]
     return out
 
 

@@ -37,3 +37,10 @@ def model_files(name):
 def model_output():
     path = f"{mf.TRIAL}/model.npz"
     return path if config["keep_models"] else temp(path)
+
+
+def split_model_files(name):
+    def files(wildcards):
+        return mf.split_model_files(config, wildcards.dataset, wildcards.split, name)
+
+    return files

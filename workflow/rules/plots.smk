@@ -1,7 +1,6 @@
 # Analysis figures: per model, and across the models of a dataset/split; each in the report with a caption.
 
-PLOTS = "results/plots/{dataset}/{split}/{model}"
-SPLIT_PLOTS = "results/plots/{dataset}/{split}"
+MODEL_PLOTS = f"{mf.PLOTS}/{{model}}"
 COMPARISON = "results/summary/{dataset}/{split}/comparison"
 
 
@@ -19,14 +18,14 @@ rule plot_embedding_size:
         trials=f"{mf.SUMMARY}/trials.parquet",
     output:
         report(
-            f"{PLOTS}/embedding_size.svg",
+            f"{MODEL_PLOTS}/embedding_size.svg",
             caption="../../reports/embedding_size.rst",
             category="{dataset} / {split}",
             subcategory="{model}",
             labels={"model": "{model}", "figure": "embedding size"},
         ),
     params:
-        settings=lambda wildcards: config["models"][wildcards.model],
+        settings=lambda wildcards: mf.canonical(config["models"][wildcards.model]),
     log:
         "logs/plot_embedding_size/{dataset}/{split}/{model}.log",
     benchmark:
@@ -42,14 +41,14 @@ rule plot_learning_parameters:
         trials=f"{mf.SUMMARY}/trials.parquet",
     output:
         report(
-            f"{PLOTS}/learning_parameters.svg",
+            f"{MODEL_PLOTS}/learning_parameters.svg",
             caption="../../reports/learning_parameters.rst",
             category="{dataset} / {split}",
             subcategory="{model}",
             labels={"model": "{model}", "figure": "learning parameters"},
         ),
     params:
-        settings=lambda wildcards: config["models"][wildcards.model],
+        settings=lambda wildcards: mf.canonical(config["models"][wildcards.model]),
     log:
         "logs/plot_learning_parameters/{dataset}/{split}/{model}.log",
     benchmark:
@@ -67,14 +66,14 @@ rule plot_iteration_completion:
         best=f"{mf.SUMMARY}/best.json",
     output:
         report(
-            f"{PLOTS}/iteration_completion.svg",
+            f"{MODEL_PLOTS}/iteration_completion.svg",
             caption="../../reports/iteration_completion.rst",
             category="{dataset} / {split}",
             subcategory="{model}",
             labels={"model": "{model}", "figure": "iteration completion"},
         ),
     params:
-        settings=lambda wildcards: config["models"][wildcards.model],
+        settings=lambda wildcards: mf.canonical(config["models"][wildcards.model]),
     log:
         "logs/plot_iteration_completion/{dataset}/{split}/{model}.log",
     benchmark:
@@ -90,14 +89,14 @@ rule plot_folds:
         trials=f"{mf.SUMMARY}/trials.parquet",
     output:
         report(
-            f"{PLOTS}/folds.svg",
+            f"{MODEL_PLOTS}/folds.svg",
             caption="../../reports/folds.rst",
             category="{dataset} / {split}",
             subcategory="{model}",
             labels={"model": "{model}", "figure": "folds"},
         ),
     params:
-        settings=lambda wildcards: config["models"][wildcards.model],
+        settings=lambda wildcards: mf.canonical(config["models"][wildcards.model]),
     log:
         "logs/plot_folds/{dataset}/{split}/{model}.log",
     benchmark:
@@ -111,11 +110,7 @@ rule plot_folds:
 # The models compared are those the experiments run on the dataset/split, in the experiments' order.
 rule plot_comparison:
     input:
-        best=lambda wildcards: [
-            f"{mf.SUMMARY}/best.json".format(dataset=dataset, split=split, model=model)
-            for dataset, split, model in mf.experiment_models(config)
-            if (dataset, split) == (wildcards.dataset, wildcards.split)
-        ],
+        best=split_model_files("best.json"),
     output:
         table=f"{COMPARISON}.parquet",
         figure=report(
@@ -137,14 +132,10 @@ rule plot_comparison:
 
 rule plot_cost:
     input:
-        trials=lambda wildcards: [
-            f"{mf.SUMMARY}/trials.parquet".format(dataset=dataset, split=split, model=model)
-            for dataset, split, model in mf.experiment_models(config)
-            if (dataset, split) == (wildcards.dataset, wildcards.split)
-        ],
+        trials=split_model_files("trials.parquet"),
     output:
         report(
-            f"{SPLIT_PLOTS}/cost.svg",
+            f"{mf.PLOTS}/cost.svg",
             caption="../../reports/cost.rst",
             category="{dataset} / {split}",
             subcategory="all models",
