@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 from types import SimpleNamespace
 
@@ -151,7 +152,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--omp-wait", choices=("passive", "active"), default="passive",
+                        help="OMP_WAIT_POLICY for numba's and implicit's OpenMP threads (default passive: "
+                             "idle threads sleep instead of spinning, which matters on a busy machine)")
     args = parser.parse_args(argv)
+    # read once, when the OpenMP runtime starts (numba launches its threads in set_threads)
+    os.environ["OMP_WAIT_POLICY"] = args.omp_wait.upper()
     set_threads(args.threads)
     logging.getLogger("implicit").setLevel(logging.ERROR)
     import lenskit.parallel
@@ -164,6 +170,8 @@ def main(argv=None) -> None:
         bench_wals(train, test, args.repeats, args.threads, "cholesky"),
     ]
     print_table(rows, args.threads, args.repeats)
+    print(f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; load average at the end: "
+          f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -52,22 +52,43 @@ def heavy_first(indptr: np.ndarray) -> np.ndarray:
 
 # ----- dense helpers (one row, called inside the parallel loops) ---------------------------
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _add_outer_lower(A, y, w, k):
-    """A[a, :a+1] += w * y[a] * y[:a+1] (the lower triangle of w * y y^T)."""
+def _add_rows_lower(A, M, w, k):
+    """A += sum_r w[r] M[r]^T M[r] over the 4 rows of M, on the lower triangle of A.
+
+    A is k x kp and M is 4 x kp (kp: k rounded up to a multiple of 8; M is zero past
+    column k). Each row a of
+    A is updated up to the next multiple of 8 columns, so the inner loop has a length
+    the compiler vectorizes without a scalar tail; the few entries this writes above
+    the diagonal are never read (the solvers read the lower triangle only).
+    """
+    m0, m1, m2, m3 = M[0], M[1], M[2], M[3]
     for a in range(k):
-        wa = w * y[a]
-        for b in range(a + 1):
-            A[a, b] += wa * y[b]
+        c0 = w[0] * m0[a]
+        c1 = w[1] * m1[a]
+        c2 = w[2] * m2[a]
+        c3 = w[3] * m3[a]
+        Aa = A[a]
+        for col in range(((a >> 3) + 1) << 3):
+            Aa[col] += c0 * m0[col] + c1 * m1[col] + c2 * m2[col] + c3 * m3[col]
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _add_outer2_lower(A, y1, w1, y2, w2, k):
-    """Two rank-one updates of the lower triangle at once (half the passes over A)."""
-    for a in range(k):
-        wa1 = w1 * y1[a]
-        wa2 = w2 * y2[a]
-        for b in range(a + 1):
-            A[a, b] += wa1 * y1[b] + wa2 * y2[b]
+def _gather_rows(M, b, w, other, indices, values, scale, offset, pos, end, k):
+    """Copy the rows other[indices[pos:pos+4]] into M, add values[p] * row to b and set
+    the weights w[r] = scale * values[p] + offset; past ``end`` the weight is 0 (M keeps
+    finite old rows)."""
+    for r in range(4):
+        p = pos + r
+        if p < end:
+            y = other[indices[p]]
+            v = values[p]
+            Mr = M[r]
+            for a in range(k):
+                Mr[a] = y[a]
+                b[a] += v * y[a]
+            w[r] = scale * v + offset
+        else:
+            w[r] = 0.0
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -149,26 +170,14 @@ def _dot64(u, v, k):
 
 # ----- explicit ALS (als, als-biased) --------------------------------------------------------
 @njit(cache=True, fastmath=FASTMATH)
-def _explicit_row(indptr, indices, values, other, reg, row, A, b, x, k):
+def _explicit_row(indptr, indices, values, other, reg, row, A, M, w, b, x, k):
+    """x = (Y_u^T Y_u + reg n_u I)^-1 Y_u^T r for the row's ratings r (primal form)."""
     start, end = indptr[row], indptr[row + 1]
     A[:, :] = 0.0
     b[:] = 0.0
-    pos = start
-    while pos + 1 < end:
-        y1 = other[indices[pos]]
-        y2 = other[indices[pos + 1]]
-        _add_outer2_lower(A, y1, np.float32(1.0), y2, np.float32(1.0), k)
-        r1 = values[pos]
-        r2 = values[pos + 1]
-        for a in range(k):
-            b[a] += r1 * y1[a] + r2 * y2[a]
-        pos += 2
-    if pos < end:
-        y1 = other[indices[pos]]
-        _add_outer_lower(A, y1, np.float32(1.0), k)
-        r1 = values[pos]
-        for a in range(k):
-            b[a] += r1 * y1[a]
+    for pos in range(start, end, 4):
+        _gather_rows(M, b, w, other, indices, values, np.float32(0.0), np.float32(1.0), pos, end, k)
+        _add_rows_lower(A, M, w, k)
     lam = np.float32(reg * (end - start))
     for a in range(k):
         A[a, a] += lam
@@ -205,13 +214,19 @@ def explicit_half_step(indptr, indices, values, this, other, reg, order, n_threa
     For each row u with ratings r over the columns Y_u of ``other``:
     ``this[u] = (Y_u^T Y_u + reg * n_u * I)^-1 Y_u^T r`` (through the dual system when
     the row has fewer ratings than factors); a row with no ratings becomes zero. Also
-    writes, per row and with the new factors, the squared error ``errors[u] = |r - Y_u this[u]|^2`` and ``penalty[u] = n_u |this[u]|^2`` (float64),
-    so the objective after an item step costs no extra pass.
+    writes, per row and with the new factors, the squared error
+    ``errors[u] = |r - Y_u this[u]|^2`` (skipped when ``errors`` is empty) and
+    ``penalty[u] = n_u |this[u]|^2`` (float64), so the objective after an item step
+    costs no extra pass.
     """
     n, k = this.shape
     counter = np.zeros(1, dtype=np.int64)
+    kp = (k + 7) // 8 * 8
+    with_errors = len(errors) > 0
     for t in prange(n_threads):
-        A = np.empty((k, k), dtype=np.float32)
+        A = np.zeros((k, kp), dtype=np.float32)
+        M = np.zeros((4, kp), dtype=np.float32)
+        w = np.zeros(4, dtype=np.float32)
         b = np.empty(k, dtype=np.float32)
         alpha = np.empty(k, dtype=np.float32)
         x = np.empty(k, dtype=np.float32)
@@ -224,19 +239,21 @@ def explicit_half_step(indptr, indices, values, this, other, reg, order, n_threa
                 start, end = indptr[row], indptr[row + 1]
                 if start == end:
                     this[row, :] = 0.0
-                    errors[row] = 0.0
+                    if with_errors:
+                        errors[row] = 0.0
                     penalty[row] = 0.0
                     continue
                 if end - start < k and reg > 0:
                     _explicit_row_dual(indptr, indices, values, other, reg, row, A, b, alpha, x, k)
                 else:
-                    _explicit_row(indptr, indices, values, other, reg, row, A, b, x, k)
+                    _explicit_row(indptr, indices, values, other, reg, row, A, M, w, b, x, k)
                 this[row, :] = x
-                err = 0.0
-                for pos in range(start, end):
-                    d = np.float64(values[pos]) - _dot64(x, other[indices[pos]], k)
-                    err += d * d
-                errors[row] = err
+                if with_errors:
+                    err = 0.0
+                    for pos in range(start, end):
+                        d = np.float64(values[pos]) - _dot64(x, other[indices[pos]], k)
+                        err += d * d
+                    errors[row] = err
                 penalty[row] = (end - start) * _dot64(x, x, k)
 
 
@@ -315,9 +332,12 @@ def implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, order
     n, k = this.shape
     regf = np.float32(reg)
     w0f = np.float32(w0)
+    kp = (k + 7) // 8 * 8
     counter = np.zeros(1, dtype=np.int64)
     for t in prange(n_threads):
-        A = np.empty((k, k), dtype=np.float32)
+        A = np.zeros((k, kp), dtype=np.float32)
+        M = np.zeros((4, kp), dtype=np.float32)
+        w = np.zeros(4, dtype=np.float32)
         b = np.empty(k, dtype=np.float32)
         x = np.empty(k, dtype=np.float32)
         while True:
@@ -336,22 +356,9 @@ def implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, order
                         A[a, c] = w0f * G[a, c]
                     A[a, a] += regf
                     b[a] = 0.0
-                pos = start
-                while pos + 1 < end:
-                    y1 = other[indices[pos]]
-                    y2 = other[indices[pos + 1]]
-                    c1 = conf[pos]
-                    c2 = conf[pos + 1]
-                    _add_outer2_lower(A, y1, c1 - w0f, y2, c2 - w0f, k)
-                    for a in range(k):
-                        b[a] += c1 * y1[a] + c2 * y2[a]
-                    pos += 2
-                if pos < end:
-                    y1 = other[indices[pos]]
-                    c1 = conf[pos]
-                    _add_outer_lower(A, y1, c1 - w0f, k)
-                    for a in range(k):
-                        b[a] += c1 * y1[a]
+                for pos in range(start, end, 4):
+                    _gather_rows(M, b, w, other, indices, conf, np.float32(1.0), -w0f, pos, end, k)
+                    _add_rows_lower(A, M, w, k)
                 cholesky_solve(A, b, x, k)
                 this[row, :] = x
                 losses[row] = _observed_loss(indptr, indices, conf, other, row, x, w0, k)

@@ -55,7 +55,8 @@ class ALS(MFModel):
         self.matrix = matrix
         self._values = (values, t_values)
         self._order = (kernels.heavy_first(matrix.indptr), kernels.heavy_first(matrix.t_indptr))
-        self._user_loss = (np.zeros(matrix.n_users), np.zeros(matrix.n_users))
+        # the user step needs no errors: the item step that follows changes them
+        self._user_loss = (np.zeros(0), np.zeros(matrix.n_users))
         self._item_loss = (np.zeros(matrix.n_items), np.zeros(matrix.n_items))
 
     def user_step(self) -> None:
