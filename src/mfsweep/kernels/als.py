@@ -185,26 +185,52 @@ def _explicit_row(indptr, indices, values, other, reg, row, A, M, w, b, x, k):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _explicit_row_dual(indptr, indices, values, other, reg, row, A, b, alpha, x, k):
+def _explicit_row_dual(indptr, indices, values, other, reg, row, A, Y, b, alpha, x, k):
     """The same solve for a row with n < k ratings, through the n x n dual system:
     ``x = Y_u^T (Y_u Y_u^T + lam I)^-1 r`` equals ``(Y_u^T Y_u + lam I)^-1 Y_u^T r``
-    for lam > 0, at O(n^2 k + n^3) instead of O(n k^2 + k^3)."""
+    for lam > 0, at O(n^2 k + n^3) instead of O(n k^2 + k^3).
+
+    The row's factors are copied into Y (k x kp, zero past column k), so the dot
+    products of the dual Gram matrix run over whole multiples of 8, four at a time.
+    """
     start, end = indptr[row], indptr[row + 1]
     n = end - start
+    kp = Y.shape[1]
     lam = np.float32(reg * n)
     for i in range(n):
-        yi = other[indices[start + i]]
-        for j in range(i + 1):
-            A[i, j] = _dot(yi, other[indices[start + j]], k)
+        y = other[indices[start + i]]
+        Yi = Y[i]
+        for a in range(k):
+            Yi[a] = y[a]
+    for i in range(n):
+        Yi = Y[i]
+        j = 0
+        while j + 3 <= i:
+            Y0, Y1, Y2, Y3 = Y[j], Y[j + 1], Y[j + 2], Y[j + 3]
+            s0 = s1 = s2 = s3 = np.float32(0.0)
+            for a in range(kp):
+                v = Yi[a]
+                s0 += v * Y0[a]
+                s1 += v * Y1[a]
+                s2 += v * Y2[a]
+                s3 += v * Y3[a]
+            A[i, j] = s0
+            A[i, j + 1] = s1
+            A[i, j + 2] = s2
+            A[i, j + 3] = s3
+            j += 4
+        while j <= i:
+            A[i, j] = _dot(Yi, Y[j], kp)
+            j += 1
         A[i, i] += lam
         b[i] = values[start + i]
     cholesky_solve(A, b, alpha, n)
     x[:] = 0.0
     for i in range(n):
-        yi = other[indices[start + i]]
+        Yi = Y[i]
         ai = alpha[i]
         for a in range(k):
-            x[a] += ai * yi[a]
+            x[a] += ai * Yi[a]
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
@@ -226,6 +252,7 @@ def explicit_half_step(indptr, indices, values, this, other, reg, order, n_threa
     for t in prange(n_threads):
         A = np.zeros((k, kp), dtype=np.float32)
         M = np.zeros((4, kp), dtype=np.float32)
+        Y = np.zeros((k, kp), dtype=np.float32)
         w = np.zeros(4, dtype=np.float32)
         b = np.empty(k, dtype=np.float32)
         alpha = np.empty(k, dtype=np.float32)
@@ -244,7 +271,7 @@ def explicit_half_step(indptr, indices, values, this, other, reg, order, n_threa
                     penalty[row] = 0.0
                     continue
                 if end - start < k and reg > 0:
-                    _explicit_row_dual(indptr, indices, values, other, reg, row, A, b, alpha, x, k)
+                    _explicit_row_dual(indptr, indices, values, other, reg, row, A, Y, b, alpha, x, k)
                 else:
                     _explicit_row(indptr, indices, values, other, reg, row, A, M, w, b, x, k)
                 this[row, :] = x
