@@ -51,33 +51,44 @@ def heavy_first(indptr: np.ndarray) -> np.ndarray:
 
 
 # ----- dense helpers (one row, called inside the parallel loops) ---------------------------
+#: Rows of ``other`` gathered per Gram update.
+GATHER = 8
+
+
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def _add_rows_lower(A, M, w, k):
-    """A += sum_r w[r] M[r]^T M[r] over the 4 rows of M, on the lower triangle of A.
+    """A += sum_r w[r] M[r]^T M[r] over the 8 rows of M, on the lower triangle of A.
 
-    A is k x kp and M is 4 x kp (kp: k rounded up to a multiple of 8; M is zero past
-    column k). Each row a of
-    A is updated up to the next multiple of 8 columns, so the inner loop has a length
-    the compiler vectorizes without a scalar tail; the few entries this writes above
-    the diagonal are never read (the solvers read the lower triangle only).
+    A and M have kp columns (kp: k rounded up to a multiple of 8; M is zero past
+    column k) and A has at least k + 1 rows. Rows a and a + 1 of A are updated in one
+    pass, which shares the loads of M, up to the next multiple of 8 columns, so the
+    inner loop has a length the compiler vectorizes without a scalar tail; the
+    entries this writes above the diagonal (and in row k) are never read: the
+    solvers read the lower triangle only.
     """
-    m0, m1, m2, m3 = M[0], M[1], M[2], M[3]
-    for a in range(k):
-        c0 = w[0] * m0[a]
-        c1 = w[1] * m1[a]
-        c2 = w[2] * m2[a]
-        c3 = w[3] * m3[a]
+    m0, m1, m2, m3, m4, m5, m6, m7 = M[0], M[1], M[2], M[3], M[4], M[5], M[6], M[7]
+    w0, w1, w2, w3, w4, w5, w6, w7 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
+    for a in range(0, k, 2):
+        c = a + 1
+        a0, a1, a2, a3 = w0 * m0[a], w1 * m1[a], w2 * m2[a], w3 * m3[a]
+        a4, a5, a6, a7 = w4 * m4[a], w5 * m5[a], w6 * m6[a], w7 * m7[a]
+        c0, c1, c2, c3 = w0 * m0[c], w1 * m1[c], w2 * m2[c], w3 * m3[c]
+        c4, c5, c6, c7 = w4 * m4[c], w5 * m5[c], w6 * m6[c], w7 * m7[c]
         Aa = A[a]
-        for col in range(((a >> 3) + 1) << 3):
-            Aa[col] += c0 * m0[col] + c1 * m1[col] + c2 * m2[col] + c3 * m3[col]
+        Ac = A[c]
+        for col in range(((c >> 3) + 1) << 3):
+            v0, v1, v2, v3 = m0[col], m1[col], m2[col], m3[col]
+            v4, v5, v6, v7 = m4[col], m5[col], m6[col], m7[col]
+            Aa[col] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6 + a7 * v7
+            Ac[col] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3 + c4 * v4 + c5 * v5 + c6 * v6 + c7 * v7
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def _gather_rows(M, b, w, other, indices, values, scale, offset, pos, end, k):
-    """Copy the rows other[indices[pos:pos+4]] into M, add values[p] * row to b and set
+    """Copy the rows other[indices[pos:pos+8]] into M, add values[p] * row to b and set
     the weights w[r] = scale * values[p] + offset; past ``end`` the weight is 0 (M keeps
     finite old rows)."""
-    for r in range(4):
+    for r in range(GATHER):
         p = pos + r
         if p < end:
             y = other[indices[p]]
@@ -175,7 +186,7 @@ def _explicit_row(indptr, indices, values, other, reg, row, A, M, w, b, x, k):
     start, end = indptr[row], indptr[row + 1]
     A[:, :] = 0.0
     b[:] = 0.0
-    for pos in range(start, end, 4):
+    for pos in range(start, end, GATHER):
         _gather_rows(M, b, w, other, indices, values, np.float32(0.0), np.float32(1.0), pos, end, k)
         _add_rows_lower(A, M, w, k)
     lam = np.float32(reg * (end - start))
@@ -250,10 +261,10 @@ def explicit_half_step(indptr, indices, values, this, other, reg, order, n_threa
     kp = (k + 7) // 8 * 8
     with_errors = len(errors) > 0
     for t in prange(n_threads):
-        A = np.zeros((k, kp), dtype=np.float32)
-        M = np.zeros((4, kp), dtype=np.float32)
+        A = np.zeros((kp, kp), dtype=np.float32)
+        M = np.zeros((GATHER, kp), dtype=np.float32)
         Y = np.zeros((k, kp), dtype=np.float32)
-        w = np.zeros(4, dtype=np.float32)
+        w = np.zeros(GATHER, dtype=np.float32)
         b = np.empty(k, dtype=np.float32)
         alpha = np.empty(k, dtype=np.float32)
         x = np.empty(k, dtype=np.float32)
@@ -362,9 +373,9 @@ def implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, order
     kp = (k + 7) // 8 * 8
     counter = np.zeros(1, dtype=np.int64)
     for t in prange(n_threads):
-        A = np.zeros((k, kp), dtype=np.float32)
-        M = np.zeros((4, kp), dtype=np.float32)
-        w = np.zeros(4, dtype=np.float32)
+        A = np.zeros((kp, kp), dtype=np.float32)
+        M = np.zeros((GATHER, kp), dtype=np.float32)
+        w = np.zeros(GATHER, dtype=np.float32)
         b = np.empty(k, dtype=np.float32)
         x = np.empty(k, dtype=np.float32)
         while True:
@@ -383,7 +394,7 @@ def implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, order
                         A[a, c] = w0f * G[a, c]
                     A[a, a] += regf
                     b[a] = 0.0
-                for pos in range(start, end, 4):
+                for pos in range(start, end, GATHER):
                     _gather_rows(M, b, w, other, indices, conf, np.float32(1.0), -w0f, pos, end, k)
                     _add_rows_lower(A, M, w, k)
                 cholesky_solve(A, b, x, k)
