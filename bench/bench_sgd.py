@@ -12,8 +12,9 @@ Rows (same settings on both sides, same training rows):
 
 Time: wall seconds of one fit from a prebuilt training set (our RatingMatrix, Surprise's
 Trainset; building either is not timed), the minimum over the repeats, ours and the peer's
-interleaved in the same run. Our first
-fit of each kind is a warm-up and is not timed, so numba compilation is excluded.
+interleaved in the same run. Our first fit of each kind is a warm-up and is not timed, so
+numba compilation is excluded. On a machine shared with other jobs the ratio moves with
+the load: run it a few times.
 RMSE: on the test rows, unclipped predictions (Surprise: ``algo.predict(u, i, clip=False)``),
 mean over the repeats (seed = repeat number); Surprise's clipped RMSE is printed as well.
 """
