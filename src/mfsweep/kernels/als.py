@@ -59,10 +59,11 @@ GATHER = 8
 def _add_rows_lower(A, M, w, k):
     """A += sum_r w[r] M[r]^T M[r] over the 8 rows of M, on the lower triangle of A.
 
-    A and M have kp columns (kp: k rounded up to a multiple of 8; M is zero past
+    A and M have kp columns (kp: k rounded up to a multiple of 16; M is zero past
     column k) and A has at least k + 1 rows. Rows a and a + 1 of A are updated in one
-    pass, which shares the loads of M, up to the next multiple of 8 columns, so the
-    inner loop has a length the compiler vectorizes without a scalar tail; the
+    pass, which shares the loads of M, up to the next multiple of 16 columns, so the
+    inner loop has a length the compiler vectorizes (8 or 16 lanes) without a scalar
+    tail; the
     entries this writes above the diagonal (and in row k) are never read: the
     solvers read the lower triangle only.
     """
@@ -76,7 +77,7 @@ def _add_rows_lower(A, M, w, k):
         c4, c5, c6, c7 = w4 * m4[c], w5 * m5[c], w6 * m6[c], w7 * m7[c]
         Aa = A[a]
         Ac = A[c]
-        for col in range(((c >> 3) + 1) << 3):
+        for col in range(((c >> 4) + 1) << 4):
             v0, v1, v2, v3 = m0[col], m1[col], m2[col], m3[col]
             v4, v5, v6, v7 = m4[col], m5[col], m6[col], m7[col]
             Aa[col] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6 + a7 * v7
@@ -202,7 +203,7 @@ def _explicit_row_dual(indptr, indices, values, other, reg, row, A, Y, b, alpha,
     for lam > 0, at O(n^2 k + n^3) instead of O(n k^2 + k^3).
 
     The row's factors are copied into Y (k x kp, zero past column k), so the dot
-    products of the dual Gram matrix run over whole multiples of 8, four at a time.
+    products of the dual Gram matrix run over whole multiples of 16, four at a time.
     """
     start, end = indptr[row], indptr[row + 1]
     n = end - start
@@ -258,7 +259,7 @@ def explicit_half_step(indptr, indices, values, this, other, reg, order, n_threa
     """
     n, k = this.shape
     counter = np.zeros(1, dtype=np.int64)
-    kp = (k + 7) // 8 * 8
+    kp = (k + 15) // 16 * 16
     with_errors = len(errors) > 0
     for t in prange(n_threads):
         A = np.zeros((kp, kp), dtype=np.float32)
@@ -370,7 +371,7 @@ def implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, order
     n, k = this.shape
     regf = np.float32(reg)
     w0f = np.float32(w0)
-    kp = (k + 7) // 8 * 8
+    kp = (k + 15) // 16 * 16
     counter = np.zeros(1, dtype=np.int64)
     for t in prange(n_threads):
         A = np.zeros((kp, kp), dtype=np.float32)
