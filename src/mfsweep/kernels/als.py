@@ -51,7 +51,7 @@ def heavy_first(indptr: np.ndarray) -> np.ndarray:
 
 
 # ----- dense helpers (one row, called inside the parallel loops) ---------------------------
-#: Rows of ``other`` gathered per Gram update.
+#: Rows of ``other`` gathered per Gram update (``_add_rows_lower`` is written for 8).
 GATHER = 8
 
 
@@ -63,9 +63,8 @@ def _add_rows_lower(A, M, w, k):
     column k) and A has at least k + 1 rows. Rows a and a + 1 of A are updated in one
     pass, which shares the loads of M, up to the next multiple of 16 columns, so the
     inner loop has a length the compiler vectorizes (8 or 16 lanes) without a scalar
-    tail; the
-    entries this writes above the diagonal (and in row k) are never read: the
-    solvers read the lower triangle only.
+    tail; the entries this writes above the diagonal (and in row k) are never read:
+    the solvers read the lower triangle only.
     """
     m0, m1, m2, m3, m4, m5, m6, m7 = M[0], M[1], M[2], M[3], M[4], M[5], M[6], M[7]
     w0, w1, w2, w3, w4, w5, w6, w7 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
