@@ -16,6 +16,7 @@ if not workflow.overwrite_configfiles:
 # Validates the config (defaults filled in) and expands every model's search space,
 # so a bad value fails here, before any job, naming its key.
 TRIALS = mf.validate(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+UNITS = mf.units(config, TRIALS)  # the trials each train job runs (see the models' batch setting)
 
 
 report: "reports/workflow.rst"

@@ -31,7 +31,8 @@ def trial_files(tmp_path):
             folder = tmp_path / trial / f"fold{fold}"
             stop = "diverged" if v is None else "plateau"
             write_json(metrics(trial, params, v, t, stop), folder / "metrics.json")
-            write_parquet(pd.DataFrame({"epoch": [1, 2], "train_loss": [2.0, 1.0]}), folder / "history.parquet")
+            history = pd.DataFrame({"trial": trial, "epoch": [1, 2], "train_loss": [2.0, 1.0]})
+            write_parquet(history, folder / "history.parquet")
             paths.append(folder / "metrics.json")
             histories.append(folder / "history.parquet")
     return paths, histories
@@ -48,7 +49,15 @@ def test_collect_gives_one_row_per_trial_and_fold(trial_files):
     assert len(diverged) == 1 and math.isnan(diverged["test.RMSE"].iloc[0])
 
 
-def test_collect_histories_adds_trial_and_fold(trial_files):
+def test_collect_reads_a_batch_of_trials_from_one_file(tmp_path):
+    path = tmp_path / "b123456789" / "fold0" / "metrics.json"
+    write_json({"trials": [metrics("aaaaaaaaaa", {"embedding_size": 8}, 0.9, 0.9),
+                           metrics("bbbbbbbbbb", {"embedding_size": 16}, 0.8, 0.8)]}, path)
+    trials = collect_trials([path])
+    assert list(trials["trial"]) == ["aaaaaaaaaa", "bbbbbbbbbb"] and list(trials["fold"]) == [0, 0]
+
+
+def test_collect_histories_adds_the_fold(trial_files):
     history = collect_histories(trial_files[1])
     assert list(history.columns[:3]) == ["trial", "fold", "epoch"]
     assert len(history) == 12

@@ -7,11 +7,14 @@ import pandas as pd
 import pytest
 import yaml
 
+from mfsweep.analysis import records_of
 from workflow_helpers import ROOT, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+# als-biased: 3 trials x 2 folds; sgd-biased (batch 2): 2 jobs x 2 folds
+TRAIN_JOBS = 3 * 2 + 2 * 2
 METRIC_KEYS = {"RMSE", "MAE", "RMSE_user", "MAE_user", "NDCG", "RBP", "RecipRank"}
 
 
@@ -74,8 +77,19 @@ def test_sweep_writes_every_trial_fold_and_a_best_per_model(sweep):
         assert {"trial", "fold", "epoch", "train_loss", "RMSE", "NDCG@10"} <= set(history.columns)
 
 
+def test_batched_trials_share_a_job_and_keep_their_own_records(sweep):
+    units = sorted((sweep / "results" / "trials" / "synth" / "kfold" / "sgd-biased").iterdir())
+    assert len(units) == 2 and all(u.name.startswith("b") for u in units)
+    records = {u: records_of(json.loads((u / "fold0" / "metrics.json").read_text())) for u in units}
+    assert sorted(len(r) for r in records.values()) == [1, 2]
+    for unit, unit_records in records.items():
+        history = pd.read_parquet(unit / "fold0" / "history.parquet")
+        assert set(history["trial"]) == {r["trial"] for r in unit_records}
+        assert all(METRIC_KEYS <= set(r["test"]) for r in unit_records)
+
+
 def test_metrics_json_carries_the_public_contract(sweep):
-    path = next((sweep / "results" / "trials").rglob("metrics.json"))
+    path = next((sweep / "results" / "trials" / "synth" / "kfold" / "als-biased").rglob("metrics.json"))
     metrics = json.loads(path.read_text())
     for key in ("model", "kind", "params", "epochs_completed", "stop_reason", "train_seconds", "cpu_seconds",
                 "validation", "test", "version", "config_hash"):
@@ -85,9 +99,9 @@ def test_metrics_json_carries_the_public_contract(sweep):
 
 def test_every_job_logged_and_benchmarked(sweep):
     logs = list((sweep / "logs" / "train").rglob("*.log"))
-    assert len(logs) == 12
+    assert len(logs) == TRAIN_JOBS
     assert all("epoch 1:" in log.read_text() for log in logs)
-    assert len(list((sweep / "benchmarks" / "train").rglob("*.tsv"))) == 12
+    assert len(list((sweep / "benchmarks" / "train").rglob("*.tsv"))) == TRAIN_JOBS
 
 
 def test_complete_sweep_has_nothing_left_to_do(sweep):
@@ -96,7 +110,7 @@ def test_complete_sweep_has_nothing_left_to_do(sweep):
 
 def test_forcerun_evaluate_reevaluates_without_retraining(sweep):
     jobs = planned_jobs(sweep, "--forcerun", "evaluate", config=TINY)
-    assert jobs.get("evaluate") == 12 and "train" not in jobs
+    assert jobs.get("evaluate") == TRAIN_JOBS and "train" not in jobs
 
 
 def test_changing_test_cutoffs_reruns_evaluate_not_train(sweep, tmp_path):
@@ -105,7 +119,7 @@ def test_changing_test_cutoffs_reruns_evaluate_not_train(sweep, tmp_path):
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))
     jobs = planned_jobs(sweep, config=changed)
-    assert jobs.get("evaluate") == 12 and jobs.get("collect") == 2 and "train" not in jobs
+    assert jobs.get("evaluate") == TRAIN_JOBS and jobs.get("collect") == 2 and "train" not in jobs
 
 
 def test_a_removed_summary_is_rebuilt_without_retraining(sweep, tmp_path):

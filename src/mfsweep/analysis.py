@@ -42,9 +42,14 @@ def trial_row(metrics: dict, fold: int) -> dict:
     return row
 
 
+def records_of(unit: dict) -> list[dict]:
+    """The trial records of a record.json or metrics.json: one trial's, or a batch's list."""
+    return unit["trials"] if "trials" in unit else [unit]
+
+
 def collect_trials(paths: list[str | Path]) -> pd.DataFrame:
     """One row a trial x fold, from their metrics.json files."""
-    rows = [trial_row(read_json(p), fold_of(p)) for p in paths]
+    rows = [trial_row(record, fold_of(p)) for p in paths for record in records_of(read_json(p))]
     return pd.DataFrame(rows).sort_values(["trial", "fold"], kind="stable").reset_index(drop=True)
 
 
@@ -53,8 +58,7 @@ def collect_histories(paths: list[str | Path]) -> pd.DataFrame:
     frames = []
     for path in paths:
         frame = pd.read_parquet(path)
-        frame.insert(0, "fold", fold_of(path))
-        frame.insert(0, "trial", Path(path).parent.parent.name)
+        frame.insert(1, "fold", fold_of(path))
         frames.append(frame)
     filled = [frame for frame in frames if not frame.empty] or frames[:1]  # failed trials have no epochs
     return pd.concat(filled, ignore_index=True).sort_values(["trial", "fold", "epoch"], kind="stable",

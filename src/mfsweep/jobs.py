@@ -17,20 +17,23 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 import mfsweep
+from mfsweep.analysis import records_of
 from mfsweep.io import read_json, write_json, write_npz, write_parquet
 
 log = logging.getLogger("mfsweep")
 
 
 @contextlib.contextmanager
-def job(snakemake):
-    """Log to the rule's log file, give numba the rule's threads, and log any failure."""
+def job(snakemake, numba_threads: bool = False):
+    """Log to the rule's log file and log any failure; with ``numba_threads``, give
+    numba the rule's threads (jobs that run no numba code leave its pool unstarted)."""
     handler = logging.FileHandler(snakemake.log[0], mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    set_threads(snakemake.threads)
+    if numba_threads:
+        set_threads(snakemake.threads)
     try:
         yield
     except BaseException:
@@ -79,7 +82,7 @@ def download(snakemake) -> None:
 def prepare(snakemake) -> None:
     from mfsweep import data
 
-    with job(snakemake):
+    with job(snakemake, numba_threads=True):
         raw = snakemake.input[0] if len(snakemake.input) else None
         out_dir = Path(snakemake.output.ratings).parent
         summary = data.prepare(snakemake.params.source, out_dir, raw=raw)
@@ -89,7 +92,7 @@ def prepare(snakemake) -> None:
 def split(snakemake) -> None:
     from mfsweep import splits
 
-    with job(snakemake):
+    with job(snakemake, numba_threads=True):
         ratings = pd.read_parquet(snakemake.input[0])
         fold = splits.split_fold(ratings, snakemake.params.settings, int(snakemake.wildcards.fold))
         for part in ("train", "valid", "test"):
@@ -99,98 +102,139 @@ def split(snakemake) -> None:
 
 
 # ----- training and evaluation ------------------------------------------------------------
+# A train or evaluate job handles one unit: a single trial (files shaped as one record)
+# or, with a model's ``batch`` setting, several trials in turn (``{"trials": [records]}``),
+# so that many small trials do not each pay a process start-up.
 def train(snakemake) -> None:
-    with job(snakemake):
-        settings = snakemake.params.settings
-        record = train_trial(
-            settings,
-            snakemake.params.evaluation,
-            snakemake.input,
-            snakemake.output,
-            fail_fast=snakemake.params.fail_fast,
-        )
-        record.update(provenance(snakemake.config), threads=snakemake.threads)
-        write_json(record, snakemake.output.record)
+    with job(snakemake, numba_threads=True):
+        unit = snakemake.params.unit
+        data = TrainingData.read(snakemake.input, snakemake.params.evaluation)
+        records, histories, states = [], [], {}
+        for trial, params in unit["trials"].items():
+            record, history, state = train_trial(unit, trial, params, data, snakemake.params.fail_fast)
+            record.update(provenance(snakemake.config), threads=snakemake.threads)
+            records.append(record)
+            histories.append(history)
+            if state is not None:
+                states[trial] = state
+        write_parquet(pd.concat(histories, ignore_index=True), snakemake.output.history)
+        write_npz(snakemake.output.model, **model_arrays(states, len(unit["trials"])))
+        write_json(as_unit(records), snakemake.output.record)
 
 
-def train_trial(settings: dict, evaluation: dict, inputs, outputs, fail_fast: bool = False) -> dict:
-    """Train one trial on one fold; write its history and model; return its record.
+class TrainingData:
+    """What every trial of a train job shares: the parts of the fold, read once."""
+
+    def __init__(self, train_frame, valid_frame, n_users: int, n_items: int, evaluation: dict):
+        from mfsweep.matrix import RatingMatrix
+
+        self.train = RatingMatrix.from_frame(train_frame, n_users, n_items)
+        self.n_users, self.n_items = n_users, n_items
+        self.evaluator = _validation(self.train, valid_frame, evaluation)
+        log.info("%d training and %d validation ratings, %d users, %d items",
+                 len(train_frame), len(valid_frame), n_users, n_items)
+
+    @classmethod
+    def read(cls, inputs, evaluation: dict) -> "TrainingData":
+        return cls(pd.read_parquet(inputs.train), pd.read_parquet(inputs.valid),
+                   num_rows(inputs.users), num_rows(inputs.catalog), evaluation)
+
+
+def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_fast: bool = False):
+    """Train one trial; return its record, its history and the model's best state.
 
     An exception inside the model is recorded (stop_reason ``failed`` with the error)
-    rather than raised, unless ``fail_fast``.
+    rather than raised, unless ``fail_fast``: a failing trial must not sink the sweep.
     """
     from mfsweep.models import create
     from mfsweep.train import Plateau, run_trial, selection_metric
 
-    record = {key: settings[key] for key in ("model", "kind", "trial", "params", "max_epochs")}
-    stopping = settings["early_stopping"]
-    metric = stopping.get("metric") or selection_metric(settings["kind"])
-    model = create(settings["kind"], **{**settings["params"], "epochs": settings["max_epochs"]})
-    n_users, n_items = num_rows(inputs.users), num_rows(inputs.catalog)
+    stopping = unit["early_stopping"]
+    metric = stopping.get("metric") or selection_metric(unit["kind"])
+    record = {"model": unit["model"], "kind": unit["kind"], "trial": trial, "params": params,
+              "max_epochs": unit["max_epochs"], "selection_metric": metric}
+    log.info("%s trial %s: params %s", unit["model"], trial, params)
     try:
-        train_frame = pd.read_parquet(inputs.train)
-        valid_frame = pd.read_parquet(inputs.valid)
-        log.info("%s trial %s: %d training and %d validation ratings, %d users, %d items; params %s",
-                 settings["model"], settings["trial"], len(train_frame), len(valid_frame), n_users, n_items,
-                 settings["params"])
-        evaluator = _validation(train_frame, valid_frame, evaluation, n_users, n_items)
-        result = run_trial(model, train_frame, evaluator, Plateau(metric, stopping["patience"], stopping["min_delta"]),
-                           n_users, n_items)
-    except Exception as error:  # a failing trial must not sink the sweep
+        model = create(unit["kind"], **{**params, "epochs": unit["max_epochs"]})
+        result = run_trial(model, data.train, data.evaluator,
+                           Plateau(metric, stopping["patience"], stopping["min_delta"]))
+    except Exception as error:
         if fail_fast:
             raise
-        log.error("trial failed:\n%s", traceback.format_exc())
-        write_parquet(pd.DataFrame({"epoch": pd.Series([], dtype="int64")}), outputs.history)
-        write_npz(outputs.model, **model.state())
-        return {**record, "stop_reason": "failed", "error": f"{type(error).__name__}: {error}",
-                "epochs_completed": 0, "best_epoch": 0, "train_seconds": 0.0, "cpu_seconds": 0.0,
-                "selection_metric": metric, "validation": {}}
-    write_parquet(result.history, outputs.history)
-    write_npz(outputs.model, **(result.best_state or model.state()))
-    log.info("stopped: %s after %d epochs (best epoch %d), %.2f s training",
+        log.error("trial %s failed:\n%s", trial, traceback.format_exc())
+        failed = {"stop_reason": "failed", "error": f"{type(error).__name__}: {error}", "epochs_completed": 0,
+                  "best_epoch": 0, "train_seconds": 0.0, "cpu_seconds": 0.0, "validation": {}}
+        return {**record, **failed}, pd.DataFrame({"trial": pd.Series([], dtype=str)}), None
+    log.info("trial %s stopped: %s after %d epochs (best epoch %d), %.2f s training", trial,
              result.stop_reason, result.epochs_completed, result.best_epoch, result.train_seconds)
-    return {**record, "stop_reason": result.stop_reason, "error": None,
-            "epochs_completed": result.epochs_completed, "best_epoch": result.best_epoch,
-            "train_seconds": result.train_seconds, "cpu_seconds": result.cpu_seconds,
-            "selection_metric": metric, "validation": result.validation}
+    history = result.history
+    history.insert(0, "trial", trial)
+    outcome = {"stop_reason": result.stop_reason, "error": None, "epochs_completed": result.epochs_completed,
+               "best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
+               "cpu_seconds": result.cpu_seconds, "validation": result.validation}
+    return {**record, **outcome}, history, result.best_state
 
 
-def _validation(train_frame, valid_frame, evaluation: dict, n_users: int, n_items: int):
-    from mfsweep.matrix import RatingMatrix
+def _validation(train, valid_frame, evaluation: dict):
     from mfsweep.metrics import Evaluator
 
     if valid_frame.empty:
         log.info("no validation ratings: early stopping on the training loss")
         return None
     return Evaluator(
-        RatingMatrix.from_frame(train_frame, n_users, n_items), valid_frame,
-        cutoffs=tuple(evaluation["validation_cutoffs"]), relevance_threshold=evaluation["relevance_threshold"],
-        max_users=evaluation["validation_users"], seed=0,
+        train, valid_frame, cutoffs=tuple(evaluation["validation_cutoffs"]),
+        relevance_threshold=evaluation["relevance_threshold"], max_users=evaluation["validation_users"], seed=0,
     )
 
 
+def as_unit(records: list[dict]) -> dict:
+    """One record as it is; several as ``{"trials": [...]}``."""
+    return records[0] if len(records) == 1 else {"trials": records}
+
+
+def model_arrays(states: dict[str, dict], n_trials: int) -> dict:
+    """The arrays of model.npz: a lone trial's as they are, a batch's under ``{trial}/``."""
+    if n_trials == 1:
+        return next(iter(states.values()), {})
+    return {f"{trial}/{name}": value for trial, state in states.items() for name, value in state.items()}
+
+
 def evaluate(snakemake) -> None:
-    with job(snakemake):
-        record = read_json(snakemake.input.record)
-        record["test"] = evaluate_trial(record, snakemake.params.evaluation, snakemake.input)
-        write_json(record, snakemake.output[0])
+    with job(snakemake, numba_threads=True):
+        records = records_of(read_json(snakemake.input.record))
+        data = TestData.read(snakemake.input)
+        for record in records:
+            record["test"] = evaluate_trial(record, snakemake.params.evaluation, data, snakemake.input.model,
+                                            len(records) > 1)
+        write_json(as_unit(records), snakemake.output[0])
 
 
-def evaluate_trial(record: dict, evaluation: dict, inputs) -> dict | None:
+class TestData:
+    """The training ratings (excluded from rankings) and the test part of a fold."""
+
+    def __init__(self, train, test):
+        self.train, self.test = train, test
+
+    @classmethod
+    def read(cls, inputs) -> "TestData":
+        from mfsweep.matrix import RatingMatrix
+
+        train = RatingMatrix.from_frame(pd.read_parquet(inputs.train), num_rows(inputs.users), num_rows(inputs.catalog))
+        return cls(train, pd.read_parquet(inputs.test))
+
+
+def evaluate_trial(record: dict, evaluation: dict, data: TestData, model_path, batched: bool) -> dict | None:
     """Test metrics of a trained trial; None for a trial that failed or diverged."""
-    from mfsweep.matrix import RatingMatrix
     from mfsweep.metrics import evaluate as evaluate_model
     from mfsweep.models.base import MFModel
 
     if record["stop_reason"] in ("failed", "diverged") or record["best_epoch"] == 0:
         log.info("trial %s %s: no test metrics", record["trial"], record["stop_reason"])
         return None
-    model = MFModel.load(inputs.model)
-    train_matrix = RatingMatrix.from_frame(pd.read_parquet(inputs.train), num_rows(inputs.users), num_rows(inputs.catalog))
-    test = pd.read_parquet(inputs.test)
-    metrics = evaluate_model(model, train_matrix, test, cutoffs=tuple(evaluation["cutoffs"]),
+    model = MFModel.load(model_path, prefix=f"{record['trial']}/" if batched else "")
+    metrics = evaluate_model(model, data.train, data.test, cutoffs=tuple(evaluation["cutoffs"]),
                              relevance_threshold=evaluation["relevance_threshold"])
-    log.info("test metrics: %s", metrics)
+    log.info("trial %s test metrics: %s", record["trial"], metrics)
     return metrics
 
 

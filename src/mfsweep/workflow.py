@@ -23,6 +23,24 @@ def validate(config: dict, schema_path: str | Path) -> dict[str, dict[str, dict]
     return {name: expand(model) for name, model in config["models"].items()}
 
 
+def units(config: dict, trials: dict[str, dict[str, dict]]) -> dict[str, dict[str, list[str]]]:
+    """Each model's jobs: unit id -> the trial ids it trains.
+
+    With ``batch: 1`` (the default) a unit is one trial and its id the trial's. With
+    ``batch: n`` the trials, in search order, go n to a job; such a unit's id is ``b``
+    and a hash of its members, so it changes only when its members do.
+    """
+    out = {}
+    for model, model_trials in trials.items():
+        ids, size = list(model_trials), config["models"][model]["batch"]
+        if size == 1:
+            out[model] = {trial: [trial] for trial in ids}
+            continue
+        chunks = [ids[start:start + size] for start in range(0, len(ids), size)]
+        out[model] = {"b" + hashlib.sha1(",".join(chunk).encode()).hexdigest()[:9]: chunk for chunk in chunks}
+    return out
+
+
 def config_hash(config: dict) -> str:
     """SHA-256 prefix of the canonical validated config: what a result was produced under."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
@@ -42,11 +60,11 @@ def experiment_models(config: dict) -> list[tuple[str, str, str]]:
     return list(seen)
 
 
-def trial_files(config: dict, trials: dict, dataset: str, split: str, model: str, name: str) -> list[str]:
-    """The per-trial file ``name`` of every trial x fold of one model."""
+def trial_files(config: dict, units: dict, dataset: str, split: str, model: str, name: str) -> list[str]:
+    """The file ``name`` of every unit x fold of one model."""
     return [
-        f"{TRIAL}/{name}".format(dataset=dataset, split=split, model=model, trial=trial, fold=fold)
-        for trial in trials[model]
+        f"{TRIAL}/{name}".format(dataset=dataset, split=split, model=model, trial=unit, fold=fold)
+        for unit in units[model]
         for fold in folds(config, split)
     ]
 
@@ -103,23 +121,22 @@ def split_settings(config: dict, split: str) -> dict:
     return canonical(config["splits"][split])
 
 
-def trial_settings(config: dict, trials: dict, model: str, trial: str) -> dict:
-    """Everything a train job needs about one trial."""
+def unit_settings(config: dict, trials: dict, units: dict, model: str, unit: str) -> dict:
+    """Everything a train job needs: the model's settings and its unit's trials."""
     try:
-        params = trials[model][trial]
+        members = units[model][unit]
     except KeyError:
         raise configuration.ConfigError(
-            f"trial {trial!r} is not in the search space of model {model!r} in the current config"
+            f"trial {unit!r} is not in the search space of model {model!r} in the current config"
         ) from None
     settings = config["models"][model]
-    return canonical({
+    return {
         "model": model,
         "kind": settings["kind"],
-        "trial": trial,
-        "params": params,
         "max_epochs": settings["max_epochs"],
-        "early_stopping": settings["early_stopping"],
-    })
+        "early_stopping": canonical(settings["early_stopping"]),
+        "trials": {trial: canonical(trials[model][trial]) for trial in members},
+    }
 
 
 def validation_settings(config: dict) -> dict:

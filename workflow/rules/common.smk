@@ -7,7 +7,7 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9][A-Za-z0-9._-]*",
     split=r"[A-Za-z0-9][A-Za-z0-9._-]*",
     model=r"[A-Za-z0-9][A-Za-z0-9._-]*",
-    trial=r"[0-9a-f]{10}",
+    trial=r"[0-9a-f]{10}|b[0-9a-f]{9}",
     fold=r"\d+",
 
 
@@ -23,13 +23,13 @@ def train_threads(wildcards):
     return config["models"][wildcards.model]["threads"]
 
 
-def trial_settings(wildcards):
-    return mf.trial_settings(config, TRIALS, wildcards.model, wildcards.trial)
+def unit_settings(wildcards):
+    return mf.unit_settings(config, TRIALS, UNITS, wildcards.model, wildcards.trial)
 
 
 def model_files(name):
     def files(wildcards):
-        return mf.trial_files(config, TRIALS, wildcards.dataset, wildcards.split, wildcards.model, name)
+        return mf.trial_files(config, UNITS, wildcards.dataset, wildcards.split, wildcards.model, name)
 
     return files
 

@@ -12,7 +12,7 @@ rule train:
         model=model_output(),
         record=f"{mf.TRIAL}/record.json",
     params:
-        settings=trial_settings,
+        unit=unit_settings,
         evaluation=lambda wildcards: mf.validation_settings(config),
         fail_fast=config["fail_fast"],
     threads: train_threads

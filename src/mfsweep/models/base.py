@@ -177,16 +177,17 @@ class MFModel:
         write_npz(path, **self.state())
 
     @staticmethod
-    def load(path) -> "MFModel":
+    def load(path, prefix: str = "") -> "MFModel":
+        """A model saved by ``save`` (or stored under ``prefix`` in a file of several)."""
         from mfsweep.models import create
 
         with np.load(path) as npz:
-            model = create(str(npz["kind"]), **json.loads(str(npz["params"])))
-            model.user_factors = npz["user_factors"]
-            model.item_factors = npz["item_factors"]
-            model.user_bias = npz["user_bias"]
-            model.item_bias = npz["item_bias"]
-            model.global_bias = float(npz["global_bias"])
+            model = create(str(npz[prefix + "kind"]), **json.loads(str(npz[prefix + "params"])))
+            model.user_factors = npz[prefix + "user_factors"]
+            model.item_factors = npz[prefix + "item_factors"]
+            model.user_bias = npz[prefix + "user_bias"]
+            model.item_bias = npz[prefix + "item_bias"]
+            model.global_bias = float(npz[prefix + "global_bias"])
         return model
 
 
