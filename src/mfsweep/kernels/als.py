@@ -199,7 +199,9 @@ def _explicit_row(indptr, indices, values, other, reg, row, A, M, w, b, x, k):
 def _explicit_row_dual(indptr, indices, values, other, reg, row, A, Y, b, alpha, x, k):
     """The same solve for a row with n < k ratings, through the n x n dual system:
     ``x = Y_u^T (Y_u Y_u^T + lam I)^-1 r`` equals ``(Y_u^T Y_u + lam I)^-1 Y_u^T r``
-    for lam > 0, at O(n^2 k + n^3) instead of O(n k^2 + k^3).
+    for lam > 0, at O(n^2 k + n^3) instead of O(n k^2 + k^3); with lam = 0 (no
+    regularization) it is the minimum-norm solution, where the primal system is
+    singular.
 
     The row's factors are copied into Y (k x kp, zero past column k), so the dot
     products of the dual Gram matrix run over whole multiples of 16, four at a time.
@@ -281,7 +283,7 @@ def explicit_half_step(indptr, indices, values, this, other, reg, order, n_threa
                         errors[row] = 0.0
                     penalty[row] = 0.0
                     continue
-                if end - start < k and reg > 0:
+                if end - start < k:
                     _explicit_row_dual(indptr, indices, values, other, reg, row, A, Y, b, alpha, x, k)
                 else:
                     _explicit_row(indptr, indices, values, other, reg, row, A, M, w, b, x, k)
