@@ -11,7 +11,7 @@ from mfsweep.io import read_json
 from mfsweep.train import lower_is_better
 
 RECORD_FIELDS = ("model", "kind", "trial", "fold", "epochs_completed", "best_epoch", "stop_reason", "error",
-                 "train_seconds", "cpu_seconds", "threads")
+                 "train_seconds", "cpu_seconds", "validation_seconds", "evaluate_seconds", "threads")
 #: Trials without usable results.
 UNUSABLE = ("failed", "diverged")
 

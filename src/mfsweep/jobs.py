@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import subprocess
+import time
 import traceback
 from pathlib import Path
 
@@ -110,9 +111,10 @@ def train(snakemake) -> None:
         unit = snakemake.params.unit
         data = TrainingData.read(snakemake.input, snakemake.params.evaluation)
         records, histories, states = [], [], {}
+        origin = {**provenance(snakemake.config), "threads": snakemake.threads}
         for trial, params in unit["trials"].items():
             record, history, state = train_trial(unit, trial, params, data, snakemake.params.fail_fast)
-            record.update(provenance(snakemake.config), threads=snakemake.threads)
+            record.update(origin)
             records.append(record)
             histories.append(history)
             if state is not None:
@@ -163,7 +165,8 @@ def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_f
             raise
         log.error("trial %s failed:\n%s", trial, traceback.format_exc())
         failed = {"stop_reason": "failed", "error": f"{type(error).__name__}: {error}", "epochs_completed": 0,
-                  "best_epoch": 0, "train_seconds": 0.0, "cpu_seconds": 0.0, "validation": {}}
+                  "best_epoch": 0, "train_seconds": 0.0, "cpu_seconds": 0.0, "validation_seconds": 0.0,
+                  "validation": {}}
         return {**record, **failed}, pd.DataFrame({"trial": pd.Series([], dtype=str)}), None
     log.info("trial %s stopped: %s after %d epochs (best epoch %d), %.2f s training", trial,
              result.stop_reason, result.epochs_completed, result.best_epoch, result.train_seconds)
@@ -171,7 +174,8 @@ def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_f
     history.insert(0, "trial", trial)
     outcome = {"stop_reason": result.stop_reason, "error": None, "epochs_completed": result.epochs_completed,
                "best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
-               "cpu_seconds": result.cpu_seconds, "validation": result.validation}
+               "cpu_seconds": result.cpu_seconds, "validation": result.validation,
+               "validation_seconds": float(history["eval_seconds"].sum()) if len(history) else 0.0}
     return {**record, **outcome}, history, result.best_state
 
 
@@ -204,8 +208,10 @@ def evaluate(snakemake) -> None:
         records = records_of(read_json(snakemake.input.record))
         data = TestData.read(snakemake.input)
         for record in records:
+            started = time.perf_counter()
             record["test"] = evaluate_trial(record, snakemake.params.evaluation, data, snakemake.input.model,
                                             len(records) > 1)
+            record["evaluate_seconds"] = time.perf_counter() - started
         write_json(as_unit(records), snakemake.output[0])
 
 
