@@ -149,10 +149,10 @@ def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_f
     rather than raised, unless ``fail_fast``: a failing trial must not sink the sweep.
     """
     from mfsweep.models import create
-    from mfsweep.train import Plateau, run_trial, selection_metric
+    from mfsweep.train import Plateau, model_metric, run_trial
 
     stopping = unit["early_stopping"]
-    metric = stopping.get("metric") or selection_metric(unit["kind"])
+    metric = model_metric(unit)
     record = {"model": unit["model"], "kind": unit["kind"], "trial": trial, "params": params,
               "max_epochs": unit["max_epochs"], "selection_metric": metric}
     log.info("%s trial %s: params %s", unit["model"], trial, params)
@@ -257,12 +257,11 @@ def collect(snakemake) -> None:
 
 def select_best(snakemake) -> None:
     from mfsweep.analysis import select_best as best_of
-    from mfsweep.train import selection_metric
+    from mfsweep.train import model_metric
 
     with job(snakemake):
         trials = pd.read_parquet(snakemake.input[0])
-        model = snakemake.config["models"][snakemake.wildcards.model]
-        metric = model["early_stopping"].get("metric") or selection_metric(model["kind"])
+        metric = model_metric(snakemake.params.settings)
         best = best_of(trials, metric)
         write_json(best, snakemake.output[0])
         log.info("best trial %s: %s %s", best["trial"], metric, best["objective"])

@@ -17,16 +17,11 @@ import pandas as pd
 from mfsweep import plots
 from mfsweep.io import read_json, write_parquet
 from mfsweep.jobs import job
-from mfsweep.train import selection_metric
+from mfsweep.train import model_metric
 
 matplotlib.use("Agg")  # a job has no display; the figures are SVG files drawn on Figure objects
 
 log = logging.getLogger("mfsweep.plots")
-
-
-def model_metric(settings: dict) -> str:
-    """The validation metric a model is tuned on (as in jobs.select_best)."""
-    return (settings.get("early_stopping") or {}).get("metric") or selection_metric(settings["kind"])
 
 
 def model_context(wildcards) -> str:

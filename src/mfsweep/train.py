@@ -24,6 +24,11 @@ def selection_metric(kind: str) -> str:
     return "NDCG" if kind == "wals" else "RMSE"
 
 
+def model_metric(settings: dict) -> str:
+    """The validation metric a configured model is stopped and selected on."""
+    return (settings.get("early_stopping") or {}).get("metric") or selection_metric(settings["kind"])
+
+
 def lower_is_better(metric: str) -> bool:
     return metric in ("train_loss", "RMSE", "MAE", "RMSE_user", "MAE_user")
 

@@ -26,6 +26,8 @@ rule select_best:
         f"{mf.SUMMARY}/trials.parquet",
     output:
         f"{mf.SUMMARY}/best.json",
+    params:
+        settings=model_settings,
     log:
         "logs/select_best/{dataset}/{split}/{model}.log",
     conda:

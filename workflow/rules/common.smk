@@ -44,3 +44,7 @@ def split_model_files(name):
         return mf.split_model_files(config, wildcards.dataset, wildcards.split, name)
 
     return files
+
+
+def model_settings(wildcards):
+    return mf.canonical(config["models"][wildcards.model])

@@ -25,7 +25,7 @@ rule plot_embedding_size:
             labels={"model": "{model}", "figure": "embedding size"},
         ),
     params:
-        settings=lambda wildcards: mf.canonical(config["models"][wildcards.model]),
+        settings=model_settings,
     log:
         "logs/plot_embedding_size/{dataset}/{split}/{model}.log",
     benchmark:
@@ -48,7 +48,7 @@ rule plot_learning_parameters:
             labels={"model": "{model}", "figure": "learning parameters"},
         ),
     params:
-        settings=lambda wildcards: mf.canonical(config["models"][wildcards.model]),
+        settings=model_settings,
     log:
         "logs/plot_learning_parameters/{dataset}/{split}/{model}.log",
     benchmark:
@@ -73,7 +73,7 @@ rule plot_iteration_completion:
             labels={"model": "{model}", "figure": "iteration completion"},
         ),
     params:
-        settings=lambda wildcards: mf.canonical(config["models"][wildcards.model]),
+        settings=model_settings,
     log:
         "logs/plot_iteration_completion/{dataset}/{split}/{model}.log",
     benchmark:
@@ -96,7 +96,7 @@ rule plot_folds:
             labels={"model": "{model}", "figure": "folds"},
         ),
     params:
-        settings=lambda wildcards: mf.canonical(config["models"][wildcards.model]),
+        settings=model_settings,
     log:
         "logs/plot_folds/{dataset}/{split}/{model}.log",
     benchmark:
