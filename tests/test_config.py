@@ -73,6 +73,13 @@ def test_bad_config_names_the_key(edit, message):
     assert message in str(error.value)
 
 
+def test_a_missing_ratings_file_is_named(tmp_path):
+    config = minimal()
+    config["datasets"]["mine"] = {"source": "file", "path": str(tmp_path / "ratings.csv")}
+    with pytest.raises(ConfigError, match=r"datasets.mine.path: .*ratings.csv does not exist"):
+        validate(config)
+
+
 def test_unknown_top_level_key_is_named():
     config = minimal()
     config["modles"] = {}

@@ -81,6 +81,8 @@ def check_references(config: dict) -> None:
                 )
     problems += _check_splits(config)
     for name, dataset in config["datasets"].items():
+        if dataset["source"] == "file" and not Path(dataset["path"]).is_file():
+            problems.append(f"datasets.{name}.path: {dataset['path']} does not exist (relative to {Path.cwd()})")
         if dataset["source"] == "movielens":
             dataset.setdefault("name", name)
             if dataset["name"] not in _movielens_names():

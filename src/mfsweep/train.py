@@ -125,7 +125,8 @@ def run_trial(
         if stopping.stalled(state.epoch):
             stop_reason = "plateau"
             break
-    history = pd.DataFrame(rows, columns=_history_columns(rows))
+    columns = _history_columns(rows)
+    history = pd.DataFrame(rows, columns=columns).astype({c: "int64" if c == "epoch" else "float64" for c in columns})
     best_row = next((r for r in rows if r["epoch"] == stopping.best_epoch), {})
     validation = {k: v for k, v in best_row.items() if k not in HISTORY_FIELDS}
     return TrialResult(history, stop_reason, len(rows), stopping.best_epoch, validation, best_state,

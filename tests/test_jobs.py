@@ -1,0 +1,136 @@
+"""The train and evaluate jobs on a fold: batches, failing trials, records, reproducibility."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mfsweep.models
+from mfsweep import jobs
+from mfsweep.analysis import records_of
+from mfsweep.io import write_parquet
+from mfsweep.splits import split_fold
+
+from conftest import make_ratings
+
+EVALUATION = {"validation_cutoffs": [5], "relevance_threshold": None, "validation_users": None,
+              "cutoffs": [5, 10]}
+
+
+@pytest.fixture
+def fold(tmp_path):
+    ratings = make_ratings(60, 40, 15, seed=3)
+    part = split_fold(ratings, {"method": "random", "test_fraction": 0.2, "validation_fraction": 0.1, "seed": 1}, 0)
+    paths = SimpleNamespace(
+        train=tmp_path / "train.parquet", valid=tmp_path / "valid.parquet", test=tmp_path / "test.parquet",
+        users=tmp_path / "users.parquet", catalog=tmp_path / "items.parquet",
+    )
+    for name in ("train", "valid", "test"):
+        write_parquet(getattr(part, name), getattr(paths, name))
+    write_parquet(pd.DataFrame({"user": np.arange(60)}), paths.users)
+    write_parquet(pd.DataFrame({"item": np.arange(40)}), paths.catalog)
+    return paths
+
+
+def unit(trials, kind="als-biased"):
+    return {"model": "m", "kind": kind, "max_epochs": 3,
+            "early_stopping": {"metric": None, "patience": 3, "min_delta": 0.001}, "trials": trials}
+
+
+def run_train(fold, out, trials, fail_fast=False, kind="als-biased"):
+    out.mkdir(exist_ok=True)
+    snakemake = SimpleNamespace(
+        input=fold, threads=1, log=[str(out / "train.log")], config={"any": "config"},
+        output=SimpleNamespace(history=out / "history.parquet", model=out / "model.npz", record=out / "record.json"),
+        params=SimpleNamespace(unit=unit(trials, kind), evaluation=EVALUATION, fail_fast=fail_fast),
+    )
+    jobs.train(snakemake)
+    return snakemake
+
+
+def run_evaluate(fold, out):
+    snakemake = SimpleNamespace(
+        input=SimpleNamespace(model=out / "model.npz", record=out / "record.json", train=fold.train, test=fold.test,
+                              users=fold.users, catalog=fold.catalog),
+        output=[out / "metrics.json"], threads=1, log=[str(out / "evaluate.log")],
+        params=SimpleNamespace(evaluation=EVALUATION),
+    )
+    jobs.evaluate(snakemake)
+    return json.loads((out / "metrics.json").read_text())
+
+
+TRIALS = {"aaaaaaaaaa": {"embedding_size": 4, "regularization": 0.1}, "bbbbbbbbbb": {"embedding_size": 8}}
+
+
+def test_a_batch_trains_each_trial_and_evaluates_each(fold, tmp_path):
+    run_train(fold, tmp_path / "out", TRIALS)
+    metrics = records_of(run_evaluate(fold, tmp_path / "out"))
+    assert [m["trial"] for m in metrics] == list(TRIALS)
+    for record in metrics:
+        assert record["stop_reason"] in ("max_epochs", "plateau") and record["error"] is None
+        assert record["test"]["RMSE"] > 0 and "NDCG@10" in record["test"] and "NDCG@5" in record["validation"]
+        assert record["version"] and len(record["config_hash"]) == 16 and record["threads"] == 1
+        assert record["evaluate_seconds"] >= 0 and record["validation_seconds"] >= 0
+    history = pd.read_parquet(tmp_path / "out" / "history.parquet")
+    assert set(history["trial"]) == set(TRIALS)
+
+
+def test_a_lone_trial_keeps_the_flat_record_shape(fold, tmp_path):
+    run_train(fold, tmp_path / "out", {"aaaaaaaaaa": TRIALS["aaaaaaaaaa"]})
+    metrics = run_evaluate(fold, tmp_path / "out")
+    assert metrics["trial"] == "aaaaaaaaaa" and "trials" not in metrics
+
+
+class Broken(mfsweep.models.base.MFModel):
+    kind = "als-biased"
+
+    def _setup(self, matrix, rng):
+        raise FloatingPointError("the solver blew up")
+
+
+def failing_create(kind, **params):
+    if params["embedding_size"] == 8:
+        return Broken(**params)
+    return mfsweep.models.model_class(kind)(**params)
+
+
+def test_a_failing_trial_is_recorded_and_the_others_go_on(fold, tmp_path, monkeypatch):
+    monkeypatch.setattr(mfsweep.models, "create", failing_create)
+    run_train(fold, tmp_path / "out", TRIALS)
+    metrics = {m["trial"]: m for m in records_of(run_evaluate(fold, tmp_path / "out"))}
+    failed = metrics["bbbbbbbbbb"]
+    assert failed["stop_reason"] == "failed"
+    assert failed["error"] == "FloatingPointError: the solver blew up"
+    assert failed["test"] is None and failed["epochs_completed"] == 0
+    assert metrics["aaaaaaaaaa"]["test"]["RMSE"] > 0
+    assert "the solver blew up" in (tmp_path / "out" / "train.log").read_text()
+
+
+def test_fail_fast_stops_at_the_first_failing_trial(fold, tmp_path, monkeypatch):
+    monkeypatch.setattr(mfsweep.models, "create", failing_create)
+    with pytest.raises(FloatingPointError):
+        run_train(fold, tmp_path / "out", TRIALS, fail_fast=True)
+    assert not (tmp_path / "out" / "record.json").exists()
+
+
+def test_a_diverging_trial_writes_no_test_results(fold, tmp_path):
+    run_train(fold, tmp_path / "out", {"cccccccccc": {"embedding_size": 4, "learning_rate": 1000.0}}, kind="sgd")
+    metrics = run_evaluate(fold, tmp_path / "out")
+    assert metrics["stop_reason"] == "diverged" and metrics["test"] is None
+    assert np.isfinite(pd.read_parquet(tmp_path / "out" / "history.parquet")["train_loss"]).all()
+
+
+def test_same_inputs_same_factors_and_metrics(fold, tmp_path):
+    runs = []
+    for name in ("one", "two"):
+        run_train(fold, tmp_path / name, TRIALS)
+        runs.append(records_of(run_evaluate(fold, tmp_path / name)))
+    timing = {"train_seconds", "cpu_seconds", "validation_seconds", "evaluate_seconds", "commit"}
+    for first, second in zip(*runs):
+        assert {k: v for k, v in first.items() if k not in timing} == {k: v for k, v in second.items() if k not in timing}
+    with np.load(tmp_path / "one" / "model.npz") as a, np.load(tmp_path / "two" / "model.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            assert np.array_equal(a[key], b[key]), key
