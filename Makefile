@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -26,9 +26,18 @@ lint: $(STAMP)
 report: $(STAMP)
 	$(BIN)/snakemake --report results/report.html
 
-bench: $(STAMP)
+# Peers for the benchmarks. torch (LensKit needs it) is pinned first so that pip
+# takes the CPU build rather than the newest CUDA one.
+$(VENV)/.bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python -m bench
+	touch $@
+
+bench: $(VENV)/.bench
+	$(BIN)/python -m bench.bench_metrics
+	$(BIN)/python -m bench.bench_als
+	$(BIN)/python -m bench.bench_sgd
+	$(BIN)/python -m bench.bench_overhead
 
 clean:
 	rm -rf results logs benchmarks .snakemake

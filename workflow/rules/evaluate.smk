@@ -13,6 +13,7 @@ rule evaluate:
         f"{mf.TRIAL}/metrics.json",
     params:
         evaluation=lambda wildcards: mf.test_settings(config),
+    threads: train_threads
     log:
         "logs/evaluate/{dataset}/{split}/{model}/{trial}/fold{fold}.log",
     benchmark:
