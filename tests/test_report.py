@@ -47,7 +47,8 @@ def trial_rows() -> pd.DataFrame:
 
 
 class Tables(HTMLParser):
-    """Each table of a page: its headings, and its rows as (class, [(data-sort, text)])."""
+    """Each table of a page: its headings, and its rows as (class, [(sort key, text)]); a cell's
+    sort key is its data-sort where it has one, else its text (as the page's sorter reads it)."""
 
     def __init__(self, text: str):
         super().__init__()
@@ -72,7 +73,8 @@ class Tables(HTMLParser):
             self._table["headings"].append(self._cell[1])
             self._cell = None
         elif tag == "td":
-            self._row[1].append(tuple(self._cell))
+            key, text = self._cell
+            self._row[1].append((text if key is None else key, text))
             self._cell = None
         elif tag == "tr" and self._row[1]:
             self._table["rows"].append(self._row)
@@ -146,14 +148,13 @@ def test_best_page_without_a_usable_trial_says_why():
 
 def test_cells_show_four_digits_and_sort_on_the_full_value():
     cell = report_jobs.cell_html
-    assert cell(np.float32(0.123456)) == f'<td class="number" data-sort="{float(np.float32(0.123456))!r}" ' \
-                                         f'title="{float(np.float32(0.123456))!r}">0.1235</td>'
-    assert cell(np.int64(7)) == '<td class="number" data-sort="7">7</td>'
-    assert cell(math.inf) == '<td class="number" data-sort="Infinity" title="Infinity">inf</td>'
-    assert cell(math.nan) == cell(None) == cell(pd.NA) == '<td data-sort=""></td>'
-    assert cell(True) == '<td data-sort="True">True</td>'
+    assert cell(np.float32(0.123456)) == f'<td data-sort="{float(np.float32(0.123456))!r}">0.1235</td>'
+    assert cell(np.int64(7)) == cell(7) == "<td>7</td>" and cell(0.25) == "<td>0.25</td>"
+    assert cell(math.inf) == '<td data-sort="Infinity">inf</td>'
+    assert cell(math.nan) == cell(None) == cell(pd.NA) == "<td></td>"
+    assert cell(True) == "<td>True</td>" and cell("a<b") == "<td>a&lt;b</td>"
     long = "x" * 100
-    assert f'title="{long}"' in cell(long) and ">" + "x" * 79 + "\u2026<" in cell(long)
+    assert cell(long) == f'<td data-sort="{long}">' + "x" * 79 + "\u2026</td>"
 
 
 def test_script_bodies_write_both_pages_and_log(tmp_path):
@@ -285,6 +286,9 @@ TABLE_PROBE = r"""
   const input = document.querySelector("input[data-filters]");
   input.value = "plateau  T1"; input.dispatchEvent(new Event("input"));
   steps.filtered = trials(); steps.counter = document.getElementById("trials-count").textContent;
+  const cell = table.querySelector("td[data-sort]");
+  cell.dispatchEvent(new MouseEvent("mouseover", {bubbles: true}));
+  steps.hover = [cell.title, cell.dataset.sort];
   const out = document.createElement("pre");
   out.id = "mfsweep-probe";
   out.textContent = JSON.stringify(steps);
@@ -423,3 +427,4 @@ def test_trials_table_sorts_and_filters_in_a_browser(chromium, tmp_path):
     # valid.RMSE descending: 0.95, 0.9 (t2 fold 1, t3 x2 in the current order), 0.85, 0.7, 0.5; blank last
     assert steps["rmse_descending"] == ["t1/2", "t2/1", "t3/3", "t3/3", "t1/2", "t2/1", "t4/", "t4/"]
     assert steps["filtered"] == ["t1/2", "t1/2"] and steps["counter"] == "2 of 8 rows"
+    assert steps["hover"][0] and steps["hover"][0] == steps["hover"][1]  # a shortened cell shows its value

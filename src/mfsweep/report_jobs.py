@@ -46,17 +46,18 @@ th { position: sticky; top: 0; background: #f1f5f9; text-align: left; cursor: po
 th:hover { background: #e2e8f0; }
 th[aria-sort=ascending]::after { content: " \\25B2"; }
 th[aria-sort=descending]::after { content: " \\25BC"; }
-td.number { text-align: right; }
 tr.best td { background: #fef3c7; }
 tr.unusable td { color: #b91c1c; }
 input[type=search] { margin: 4px 0 8px; padding: 3px 6px; width: 260px; }
 """
 
-# Sorting: numbers (data-sort) compare as numbers, text as text; blanks go last either way.
-# Filtering: rows whose text contains every word typed.
+# Sorting: on a cell's data-sort (its full value, where the text shows less) or else its text;
+# numbers compare as numbers, text as text; blanks go last either way. Hovering a shortened cell
+# shows its full value. Filtering: rows whose text contains every word typed.
 SCRIPT = """
 function cellKey(row, col, numeric) {
-  const text = row.cells[col].dataset.sort;
+  const cell = row.cells[col];
+  const text = cell.dataset.sort ?? cell.textContent;
   if (text === "") return null;
   return numeric ? parseFloat(text) : text.toLowerCase();
 }
@@ -87,6 +88,10 @@ function filterTable(table, query, counter) {
 }
 document.querySelectorAll("table.sortable").forEach(table => {
   table.querySelectorAll("th").forEach((th, col) => th.addEventListener("click", () => sortTable(table, col, th)));
+});
+document.addEventListener("mouseover", event => {
+  const cell = event.target.closest ? event.target.closest("td[data-sort]") : null;
+  if (cell && !cell.title) cell.title = cell.dataset.sort;
 });
 document.querySelectorAll("input[data-filters]").forEach(input => {
   const table = document.getElementById(input.dataset.filters);
@@ -230,17 +235,20 @@ def page(title: str, intro: str, body: str) -> str:
 
 
 def table_html(frame: pd.DataFrame, table_id: str, row_classes: list[str] | None = None) -> str:
-    """A sortable table: a heading per column (``data-type`` number or text), each cell's
-    shown text and its sort key (``data-sort``: the full value, blank when missing)."""
+    """A sortable table: a heading per column (``data-type`` number or text) and a row per
+    row of ``frame``; a cell whose text shows less than its value (four digits of a float, the
+    start of a long text) keeps the full value in ``data-sort``. Number columns align right."""
     types = [column_type(frame[c]) for c in frame.columns]
     head = "".join(f'<th data-type="{t}" title="sort by {escape(c)}">{escape(c)}</th>'
                    for c, t in zip(frame.columns, types))
+    numbers = ", ".join(f"#{table_id} td:nth-child({i + 1})" for i, t in enumerate(types) if t == "number")
+    style = f"<style>{numbers} {{ text-align: right; }}</style>" if numbers else ""
     rows = []
     for index, values in enumerate(frame.itertuples(index=False, name=None)):
         css = row_classes[index] if row_classes else ""
         cells = "".join(cell_html(value) for value in values)
         rows.append(f'<tr class="{css}">{cells}</tr>' if css else f"<tr>{cells}</tr>")
-    return (f'<div class="scroll"><table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>'
+    return (f'{style}<div class="scroll"><table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>'
             f'<tbody>\n' + "\n".join(rows) + "\n</tbody></table></div>")
 
 
@@ -255,15 +263,14 @@ def column_type(values: pd.Series) -> str:
 
 def cell_html(value) -> str:
     if missing(value):
-        return '<td data-sort=""></td>'
+        return "<td></td>"
     if is_number(value):
         key, shown = number_key(value), number_text(value)
-        title = f' title="{key}"' if shown != key else ""
-        return f'<td class="number" data-sort="{key}"{title}>{shown}</td>'
-    text = str(value)
-    shown = text if len(text) <= LONG_TEXT else text[:LONG_TEXT - 1] + "\u2026"
-    title = f' title="{escape(text)}"' if shown != text else ""
-    return f'<td data-sort="{escape(text)}"{title}>{escape(shown)}</td>'
+    else:
+        key = str(value)
+        shown = key if len(key) <= LONG_TEXT else key[:LONG_TEXT - 1] + "\u2026"
+    full = f' data-sort="{escape(key)}"' if shown != key else ""
+    return f"<td{full}>{escape(shown)}</td>"
 
 
 def number_key(value) -> str:
