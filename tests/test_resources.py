@@ -127,6 +127,14 @@ def test_a_batch_of_trials_adds_its_runtimes_and_keeps_every_best_state():
     assert res.train_mem_mb(5_000_000, 30_000, 15_000, np.array([64, 64]), "als") > 0
 
 
+def test_embedding_sizes_of_a_unit_fill_in_the_kind_default():
+    from mfsweep.models import create
+
+    for kind in KINDS_:
+        default = create(kind).embedding_size
+        assert res.embedding_sizes(kind, [{"embedding_size": 8}, {"seed": 1}]) == [8, default]
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="unknown model kind 'svd'"):
         res.train_mem_mb(1000, 10, 10, 8, "svd")

@@ -246,6 +246,16 @@ def _minutes(seconds: float) -> int:
     return max(MIN_RUNTIME_MIN, math.ceil(RUNTIME_SAFETY * seconds / 60))
 
 
+def embedding_sizes(kind: str, trials) -> list[int]:
+    """The embedding size of each trial (parameter dicts) of a unit, the kind's default where unset."""
+    from mfsweep.models import model_class
+    from mfsweep.models.base import COMMON_DEFAULTS
+
+    cls = model_class(_kind(kind))
+    default = cls.defaults.get("embedding_size", COMMON_DEFAULTS["embedding_size"])
+    return [int(params.get("embedding_size", default)) for params in trials]
+
+
 # ----- dataset size before prepare ----------------------------------------------------------
 def dataset_ratings(source: dict, path: str | os.PathLike | None = None) -> int:
     """Ratings a dataset will have, known before prepare runs (for prepare's resources).
