@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
+	$(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -23,8 +23,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
+# make report [CONFIG=config/quick.yaml]: the report of the default (or that) experiment.
+CONFIG ?=
 report: $(STAMP)
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake $(if $(CONFIG),--configfile $(CONFIG)) --report results/report.html --report-stylesheet reports/report.css
 
 # Peers for the benchmarks. torch (LensKit needs it) is pinned first so that pip
 # takes the CPU build rather than the newest CUDA one.

@@ -84,7 +84,8 @@ def targets(config: dict) -> list[str]:
     for dataset, split, model in experiment_models(config):
         summary = SUMMARY.format(dataset=dataset, split=split, model=model)
         plots = PLOTS.format(dataset=dataset, split=split)
-        out += [f"{summary}/trials.parquet", f"{summary}/history.parquet", f"{summary}/best.json"]
+        out += [f"{summary}/{name}" for name in ("trials.parquet", "history.parquet", "best.json",
+                                                 "trials.html", "best.html")]
         out += [f"{plots}/{model}/{figure}.svg" for figure in MODEL_FIGURES]
     for dataset, split in dict.fromkeys((d, s) for d, s, _ in experiment_models(config)):
         summary = f"results/summary/{dataset}/{split}"

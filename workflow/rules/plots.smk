@@ -118,7 +118,7 @@ rule plot_comparison:
             caption="../../reports/comparison.rst",
             category="{dataset} / {split}",
             subcategory="all models",
-            labels={"model": "all models", "figure": "model comparison"},
+            labels={"figure": "model comparison", "model": "all models"},
         ),
     log:
         "logs/plot_comparison/{dataset}/{split}.log",
@@ -139,7 +139,7 @@ rule plot_cost:
             caption="../../reports/cost.rst",
             category="{dataset} / {split}",
             subcategory="all models",
-            labels={"model": "all models", "figure": "cost"},
+            labels={"figure": "cost", "model": "all models"},
         ),
     log:
         "logs/plot_cost/{dataset}/{split}.log",
@@ -149,3 +149,52 @@ rule plot_cost:
         "../../envs/mfsweep.yaml"
     script:
         "../scripts/plot_cost.py"
+
+
+# Tables in the report: every trial of a model (sortable) and its selected configuration.
+localrules:
+    trials_table,
+    best_table,
+
+
+rule trials_table:
+    input:
+        trials=f"{mf.SUMMARY}/trials.parquet",
+        best=f"{mf.SUMMARY}/best.json",
+    output:
+        report(
+            f"{mf.SUMMARY}/trials.html",
+            caption="../../reports/trials_table.rst",
+            category="{dataset} / {split}",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "trials table"},
+        ),
+    log:
+        "logs/trials_table/{dataset}/{split}/{model}.log",
+    benchmark:
+        "benchmarks/trials_table/{dataset}/{split}/{model}.tsv"
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/trials_table.py"
+
+
+rule best_table:
+    input:
+        best=f"{mf.SUMMARY}/best.json",
+    output:
+        report(
+            f"{mf.SUMMARY}/best.html",
+            caption="../../reports/best_table.rst",
+            category="{dataset} / {split}",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "best configuration"},
+        ),
+    log:
+        "logs/best_table/{dataset}/{split}/{model}.log",
+    benchmark:
+        "benchmarks/best_table/{dataset}/{split}/{model}.tsv"
+    conda:
+        "../../envs/mfsweep.yaml"
+    script:
+        "../scripts/best_table.py"
