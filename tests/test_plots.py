@@ -133,7 +133,7 @@ def test_compare_gives_one_row_per_model_with_test_metrics_in_order():
     assert metrics[:4] == ["test.RMSE", "test.RMSE_max", "test.RMSE_min", "test.MAE"]
     assert metrics.index("test.NDCG") < metrics.index("test.NDCG@10") < metrics.index("test.Recall@10")
     assert frame.loc[0, "test.RMSE"] == 0.91 and frame.loc[1, "train_seconds"] == 12.0
-    assert frame.loc[2, "trial"] is None and math.isnan(frame.loc[2, "test.RMSE"])
+    assert pd.isna(frame.loc[2, "trial"]) and math.isnan(frame.loc[2, "test.RMSE"])
     with pytest.raises(ValueError, match="no best.json"):
         plots.compare([])
 

@@ -161,7 +161,7 @@ def _timestamps(values: pd.Series, table: pd.DataFrame, column: str, path: Path)
     if pd.api.types.is_datetime64_any_dtype(values):
         _no_missing(values, table, column, path)
         return (values.astype("datetime64[s]").astype(np.int64)).to_numpy()
-    if values.dtype == object:
+    if not pd.api.types.is_numeric_dtype(values):  # text (object, or pandas' string dtype)
         numbers = pd.to_numeric(values, errors="coerce")
         if numbers.isna().any():
             dates = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
@@ -172,7 +172,8 @@ def _timestamps(values: pd.Series, table: pd.DataFrame, column: str, path: Path)
                     f"{path}: column {column!r} holds values that are neither numbers nor dates; "
                     f"first at {sample_row(table, first)}"
                 )
-            return (dates.astype("int64") // 10**9).to_numpy(np.int64)
+            epoch = pd.Timestamp("1970-01-01", tz="UTC")  # whatever the resolution pandas parsed to
+            return ((dates - epoch) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
         values = numbers
     return _numeric(values, table, column, path).to_numpy(np.float64).astype(np.int64)
 
