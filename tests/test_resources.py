@@ -135,6 +135,15 @@ def test_embedding_sizes_of_a_unit_fill_in_the_kind_default():
         assert res.embedding_sizes(kind, [{"embedding_size": 8}, {"seed": 1}]) == [8, default]
 
 
+def test_parquet_rows_of_a_missing_file_name_the_file(tmp_path):
+    pd.DataFrame({"user": [1, 2]}).to_parquet(tmp_path / "a.parquet")
+    assert res.parquet_rows(tmp_path / "a.parquet") == 2
+    missing = str(tmp_path / "b.parquet")
+    with pytest.raises(FileNotFoundError) as error:
+        res.parquet_rows(missing)
+    assert error.value.filename == missing
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="unknown model kind 'svd'"):
         res.train_mem_mb(1000, 10, 10, 8, "svd")

@@ -56,6 +56,7 @@ the fold's ``train.parquet`` for train and evaluate, of the dataset's
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from pathlib import Path
@@ -256,6 +257,21 @@ def embedding_sizes(kind: str, trials) -> list[int]:
     return [int(params.get("embedding_size", default)) for params in trials]
 
 
+def parquet_rows(path: str | os.PathLike) -> int:
+    """Rows of a parquet file, from its metadata.
+
+    A missing file raises FileNotFoundError carrying the file name, which is how
+    snakemake tells a resource function of a job whose input is still to be made (it
+    shows such values as <TBD> in a dry run) from a real error; pyarrow's own error
+    carries no file name.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "no such parquet file", str(path))
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
 # ----- dataset size before prepare ----------------------------------------------------------
 def dataset_ratings(source: dict, path: str | os.PathLike | None = None) -> int:
     """Ratings a dataset will have, known before prepare runs (for prepare's resources).
@@ -278,9 +294,7 @@ def dataset_ratings(source: dict, path: str | os.PathLike | None = None) -> int:
         if not file.is_file():
             raise ValueError(f"dataset file {str(file)!r} not found")
         if file.suffix.lower() in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            return pq.ParquetFile(file).metadata.num_rows
+            return parquet_rows(file)
         return max(1, file.stat().st_size // TEXT_BYTES_PER_RATING)
     raise ValueError(f"unknown dataset source {kind!r}; known: movielens, file, synthetic")
 
