@@ -30,7 +30,8 @@ PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 SLURM_ARGS = ("--workflow-profile", str(PROFILE), "--slurm-status-command", "squeue",
               "--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs",
               "--latency-wait", "5")
-REMOTE_RULES = ("download", "prepare", "split", "train", "evaluate")
+# The profile groups each evaluate with its train: one sbatch job for both.
+ALONE = ("download", "prepare", "split")
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
 MODELS = ("als-biased", "sgd-biased")
 
@@ -87,11 +88,13 @@ def runs(slurm, tmp_path_factory):
 
 def test_every_job_but_the_local_ones_went_through_sbatch(runs, tmp_path):
     _, cluster, log = runs
-    remote = sum(count for rule, count in planned_jobs(tmp_path, config=TINY).items() if rule in REMOTE_RULES)
+    planned = planned_jobs(tmp_path, config=TINY)
+    assert planned["train"] == planned["evaluate"]
     job_ids = SUBMITTED.findall(log)
-    assert len(job_ids) == len(set(job_ids)) == remote
-    kept = {path.stem for path in (cluster / ".snakemake" / "slurm_logs").rglob("*.log")}
-    assert kept == set(job_ids)
+    assert len(job_ids) == len(set(job_ids)) == sum(planned.get(rule, 0) for rule in ALONE) + planned["train"]
+    logs = list((cluster / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert {path.stem for path in logs} == set(job_ids)
+    assert sum(path.parent.name.startswith("group_trial") for path in logs) == planned["train"]
     assert "localrule collect" in log and "localrule select_best" in log
 
 
