@@ -11,11 +11,12 @@
 #     The executor then has to poll with `squeue`, which lists finished jobs for
 #     MinJobAge seconds: run snakemake with `--slurm-status-command squeue`.
 #
-# Settings (environment): SLURM_PARTITION (default "debug"), SLURM_WAIT_S (60).
+# Settings (environment): MFSWEEP_SLURM_PARTITION (default "debug"), MFSWEEP_SLURM_WAIT_S
+# (60; not SLURM_* names, which srun and sbatch read themselves).
 set -euo pipefail
 
-PARTITION="${SLURM_PARTITION:-debug}"
-WAIT_S="${SLURM_WAIT_S:-60}"
+PARTITION="${MFSWEEP_SLURM_PARTITION:-debug}"
+WAIT_S="${MFSWEEP_SLURM_WAIT_S:-60}"
 CONF=/etc/slurm/slurm.conf
 STATE=/var/spool/slurmctld
 SPOOL=/var/spool/slurmd
