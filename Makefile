@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: run test lint report bench clean
+.PHONY: run test test-cluster lint report bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The sweep on a one-node SLURM that the test installs and starts (needs root and apt-get).
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -m cluster tests/test_cluster.py
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

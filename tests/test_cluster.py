@@ -1,9 +1,9 @@
 """The tiny sweep on a real one-node SLURM: every job goes through sbatch, and the
 results equal a local run's.
 
-Opt-in, because it installs packages and starts daemons: run it as root with
-`pytest -m cluster tests/test_cluster.py` (or MFSWEEP_CLUSTER_TESTS=1). The fixture
-calls tests/cluster/start_slurm.sh (apt-get install slurm-wlm munge on first use,
+Part of `make test` wherever SLURM can be installed (`make test-cluster` runs it
+alone; MFSWEEP_CLUSTER_TESTS=0 switches it off). It installs packages and starts
+daemons: the fixture calls tests/cluster/start_slurm.sh (apt-get install slurm-wlm munge on first use,
 then a one-node cluster without cgroups or accounting database) and skips, saying
 why, where that cannot work. It stops the cluster again only if it started it.
 """
@@ -36,8 +36,8 @@ SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
 MODELS = ("als-biased", "sgd-biased")
 
 
-def opted_in(config) -> bool:
-    return "cluster" in (config.getoption("markexpr") or "") or os.environ.get("MFSWEEP_CLUSTER_TESTS") == "1"
+def switched_off() -> bool:
+    return os.environ.get("MFSWEEP_CLUSTER_TESTS", "1") == "0"
 
 
 def daemon_running(name: str) -> bool:
@@ -46,8 +46,8 @@ def daemon_running(name: str) -> bool:
 
 @pytest.fixture(scope="module")
 def slurm(request):
-    if not opted_in(request.config):
-        pytest.skip("opt-in: run `pytest -m cluster` as root (installs and starts a one-node SLURM)")
+    if switched_off():
+        pytest.skip("MFSWEEP_CLUSTER_TESTS=0: the SLURM tests are switched off")
     if os.geteuid() != 0:
         pytest.skip("needs root to install and start SLURM (tests/cluster/start_slurm.sh)")
     if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:

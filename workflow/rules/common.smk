@@ -1,4 +1,6 @@
 # Wildcard patterns and the input functions the rules share.
+import mfsweep.resources as res
+
 
 MOVIELENS = "ml-100k|ml-1m|ml-10m|ml-20m|ml-25m|ml-32m|ml-latest-small"
 
@@ -9,6 +11,19 @@ wildcard_constraints:
     model=r"[A-Za-z0-9][A-Za-z0-9._-]*",
     trial=r"[0-9a-f]{10}|b[0-9a-f]{9}",
     fold=r"\d+",
+
+
+def unit_sizes(wildcards):
+    """Embedding size of each trial of a train job's unit (the kind's default where unset)."""
+    unit = unit_settings(wildcards)
+    return res.embedding_sizes(unit["kind"], unit["trials"].values())
+
+
+def dataset_size(wildcards):
+    """Ratings the dataset will have, known before prepare."""
+    source = mf.dataset_source(config, wildcards.dataset)
+    path = mf.prepare_input(config, wildcards.dataset)[0] if source["source"] == "file" else None
+    return res.dataset_ratings(source, path=path)
 
 
 def split_part(part):
@@ -48,3 +63,31 @@ def split_model_files(name):
 
 def model_settings(wildcards):
     return mf.canonical(config["models"][wildcards.model])
+
+
+# Cluster resources (mfsweep.resources): sized from the fold's ratings, users and items,
+# the unit's embedding sizes and the model kind; doubled on each retry.
+def fold_sizes(input):
+    return res.parquet_rows(input.train), res.parquet_rows(input.users), res.parquet_rows(input.catalog)
+
+
+def train_mem_mb(wildcards, input, attempt):
+    kind = config["models"][wildcards.model]["kind"]
+    return attempt * res.train_mem_mb(*fold_sizes(input), unit_sizes(wildcards), kind)
+
+
+def train_runtime(wildcards, input, attempt):
+    model = config["models"][wildcards.model]
+    ratings, users, items = fold_sizes(input)
+    validation_users = config["evaluation"]["validation_users"] or users
+    return attempt * res.train_runtime_min(ratings, unit_sizes(wildcards), model["max_epochs"], model["kind"],
+                                           n_users=users, n_items=items, validation_users=validation_users)
+
+
+def evaluate_mem_mb(wildcards, input, attempt):
+    return attempt * res.evaluate_mem_mb(*fold_sizes(input), unit_sizes(wildcards))
+
+
+def evaluate_runtime(wildcards, input, attempt):
+    ratings, users, items = fold_sizes(input)
+    return attempt * res.evaluate_runtime_min(ratings, unit_sizes(wildcards), users, items)

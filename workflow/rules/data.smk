@@ -1,6 +1,10 @@
 # MovieLens archives, and every source turned into the canonical ratings table.
 
 
+localrules:
+    download,
+
+
 rule download:
     output:
         "resources/raw/{name}.zip",
@@ -25,6 +29,10 @@ rule prepare:
         catalog=dataset_file("items"),
     params:
         source=lambda wildcards: mf.dataset_source(config, wildcards.dataset),
+    threads: lambda wildcards: res.prepare_threads(dataset_size(wildcards))
+    resources:
+        mem_mb=lambda wildcards, attempt: attempt * res.prepare_mem_mb(dataset_size(wildcards)),
+        runtime=lambda wildcards, attempt: attempt * res.prepare_runtime_min(dataset_size(wildcards)),
     log:
         "logs/prepare/{dataset}.log",
     benchmark:

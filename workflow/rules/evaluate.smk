@@ -14,6 +14,9 @@ rule evaluate:
     params:
         evaluation=lambda wildcards: mf.test_settings(config),
     threads: train_threads
+    resources:
+        mem_mb=evaluate_mem_mb,
+        runtime=evaluate_runtime,
     log:
         "logs/evaluate/{dataset}/{split}/{model}/{trial}/fold{fold}.log",
     benchmark:

@@ -16,6 +16,9 @@ rule train:
         evaluation=lambda wildcards: mf.validation_settings(config),
         fail_fast=config["fail_fast"],
     threads: train_threads
+    resources:
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
     log:
         "logs/train/{dataset}/{split}/{model}/{trial}/fold{fold}.log",
     benchmark:
