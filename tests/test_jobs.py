@@ -89,6 +89,9 @@ class Broken(mfsweep.models.base.MFModel):
     def _setup(self, matrix, rng):
         raise FloatingPointError("the solver blew up")
 
+    def _epoch(self, epoch):
+        return 0.0
+
 
 def failing_create(kind, **params):
     if params["embedding_size"] == 8:

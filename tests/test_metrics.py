@@ -307,10 +307,10 @@ def test_evaluate_is_the_evaluator_on_every_user():
 
 
 def test_model_recommend_goes_through_top_items():
-    from mfsweep.models.base import MFModel
+    from mfsweep.models import create
 
     m, train, _ = random_problem(seed=5)
-    mf = MFModel()
+    mf = create("als")
     mf.user_factors, mf.item_factors, mf.item_bias = m.user_factors, m.item_factors, m.item_bias
     rankings = reference_rankings(m, train)
     got = mf.recommend([3, 0], n=7, exclude=pd.DataFrame({

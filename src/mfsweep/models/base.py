@@ -8,6 +8,7 @@ state for a training matrix) and ``_epoch`` (one pass, returning the training lo
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator
 
@@ -53,7 +54,7 @@ def user_item_pair(name: str, value) -> tuple[float, float]:
     return user, item
 
 
-class MFModel:
+class MFModel(ABC):
     """Base class of every model kind (see ``mfsweep.models.create``)."""
 
     kind: ClassVar[str] = ""
@@ -104,11 +105,13 @@ class MFModel:
         return user_item_pair(name, self.params[name])
 
     # ----- training -----------------------------------------------------------------
+    @abstractmethod
     def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
-        raise NotImplementedError
+        """Allocate and initialize the state for training on ``matrix``."""
 
+    @abstractmethod
     def _epoch(self, epoch: int) -> float:
-        raise NotImplementedError
+        """Run one epoch; return the training loss."""
 
     def fit_epochs(self, train, n_users: int | None = None, n_items: int | None = None) -> Iterator[EpochState]:
         """Train one epoch at a time, yielding after each; ``fit`` runs this to the end."""
