@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -129,3 +130,22 @@ def test_a_removed_summary_is_rebuilt_without_retraining(sweep, tmp_path):
     jobs = planned_jobs(copy, config=TINY)
     assert jobs["collect"] == 1 and jobs["select_best"] == 1
     assert not {"prepare", "split", "train", "evaluate"} & set(jobs)
+
+
+def test_two_clean_runs_give_identical_factors_and_metrics(sweep, tmp_path):
+    again = tmp_path / "again"
+    again.mkdir()
+    snakemake(again, "--cores", "2", config=TINY)
+    timing = [c for c in pd.read_parquet(summary(sweep, "als-biased") / "trials.parquet").columns
+              if c.endswith("seconds")]
+    for model in ("als-biased", "sgd-biased"):
+        first = pd.read_parquet(summary(sweep, model) / "trials.parquet").drop(columns=timing)
+        second = pd.read_parquet(summary(again, model) / "trials.parquet").drop(columns=timing)
+        pd.testing.assert_frame_equal(first, second)
+    models = sorted((sweep / "results" / "trials").rglob("model.npz"))
+    assert len(models) == TRAIN_JOBS
+    for path in models:
+        twin = again / path.relative_to(sweep)
+        with np.load(path) as a, np.load(twin) as b:
+            assert sorted(a.files) == sorted(b.files)
+            assert all(np.array_equal(a[key], b[key]) for key in a.files), path
