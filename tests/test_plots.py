@@ -435,3 +435,13 @@ def test_workflow_description_renders_with_the_config(report_config):
     assert "2-fold cross-validation over the ratings" in text and "users in 3 partitions" in text
     assert "synthetic ratings, 120 users" in text and "MovieLens archive" in text
     assert "random search of 3 trials" in text and "mailto:" not in text
+
+
+def test_comparison_leaves_implicit_models_out_of_rating_panels(tmp_path):
+    frame = plots.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
+                           best_json("wals", "cccccccccc", 3.2, 1.0)])
+    path = tmp_path / "comparison.svg"
+    plots.plot_comparison(frame, path, metrics=["RMSE", "NDCG"])
+    text = svg_text(path)
+    assert text.count("not a rating model") == 1  # the RMSE panel only
+    assert "3.2" not in text and "0.9100" in text

@@ -29,7 +29,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, NullLoc
 from mfsweep.analysis import UNUSABLE
 from mfsweep.io import atomic_path
 from mfsweep.search import DISTRIBUTIONS
-from mfsweep.train import lower_is_better
+from mfsweep.train import IMPLICIT_KINDS, lower_is_better
 
 RC = {
     "svg.fonttype": "none",  # text stays text: smaller files, searchable, testable
@@ -440,9 +440,11 @@ def _longest_curves(ax, table: pd.DataFrame, history: pd.DataFrame, column: str,
 
 def _comparison_panel(ax, frame: pd.DataFrame, column: str) -> None:
     values = frame[column].astype(float).to_numpy() if column in frame else np.full(len(frame), np.nan)
+    implicit = _implicit_rows(frame, column)
+    values = np.where(implicit, np.nan, values)
     positions = np.arange(len(frame))
-    low = _bound(frame, f"{column}_min", values)
-    high = _bound(frame, f"{column}_max", values)
+    low = np.where(implicit, np.nan, _bound(frame, f"{column}_min", values))
+    high = np.where(implicit, np.nan, _bound(frame, f"{column}_max", values))
     colors = _colors(len(frame))
     ax.hlines(positions, low, high, color=colors, lw=2.5, alpha=0.45)
     ax.scatter(values, positions, s=40, color=colors, zorder=3)
@@ -451,10 +453,13 @@ def _comparison_panel(ax, frame: pd.DataFrame, column: str) -> None:
         lo, hi = np.nanmin(low[finite]), np.nanmax(high[finite])
         pad = (hi - lo) or abs(hi) or 1.0
         ax.set_xlim(lo - 0.15 * pad, hi + 0.6 * pad)
-    for position, value, end in zip(positions, values, high):
+    for position, value, end, skipped in zip(positions, values, high, implicit):
         if np.isfinite(value):
             ax.annotate(_value_text(value, column), (end, position), xytext=(5, 0), textcoords="offset points",
                         va="center", fontsize=8)
+        elif skipped:
+            ax.text(0.02, position, "not a rating model", transform=ax.get_yaxis_transform(), va="center",
+                    fontsize=8, color="0.4")
         else:
             ax.text(0.02, position, "no usable trial", transform=ax.get_yaxis_transform(), va="center",
                     fontsize=8, color=MARKS["diverged"][1])
@@ -466,6 +471,13 @@ def _comparison_panel(ax, frame: pd.DataFrame, column: str) -> None:
         ax.set_title(f"{name} ({'lower' if lower_is_better(name) else 'higher'} is better)")
         ax.set_xlabel(f"test {name}" + (" (rating scale)" if name in RATING_METRICS else ""))
     ax.grid(axis="y", visible=False)
+
+
+def _implicit_rows(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Rows whose model predicts preferences, not ratings: left out of rating-metric panels."""
+    if column.removeprefix("test.") not in RATING_METRICS or "kind" not in frame:
+        return np.zeros(len(frame), bool)
+    return frame["kind"].isin(IMPLICIT_KINDS).to_numpy()
 
 
 def _bound(frame: pd.DataFrame, column: str, values: np.ndarray) -> np.ndarray:

@@ -19,9 +19,13 @@ log = logging.getLogger("mfsweep.train")
 STOP_REASONS = ("max_epochs", "plateau", "diverged", "failed")
 
 
+#: Kinds trained on implicit feedback: their scores rank items but are not ratings.
+IMPLICIT_KINDS = ("wals",)
+
+
 def selection_metric(kind: str) -> str:
     """The validation metric a model kind is tuned and stopped on by default."""
-    return "NDCG" if kind == "wals" else "RMSE"
+    return "NDCG" if kind in IMPLICIT_KINDS else "RMSE"
 
 
 def model_metric(settings: dict) -> str:
