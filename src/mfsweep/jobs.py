@@ -15,11 +15,11 @@ import traceback
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 import mfsweep
 from mfsweep.analysis import records_of
 from mfsweep.io import read_json, write_json, write_npz, write_parquet
+from mfsweep.resources import parquet_rows
 
 log = logging.getLogger("mfsweep")
 
@@ -67,10 +67,6 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def num_rows(path) -> int:
-    return pq.ParquetFile(path).metadata.num_rows
-
-
 # ----- data and splits --------------------------------------------------------------------
 def download(snakemake) -> None:
     from mfsweep import data
@@ -96,10 +92,8 @@ def split(snakemake) -> None:
     with job(snakemake, numba_threads=True):
         ratings = pd.read_parquet(snakemake.input[0])
         fold = splits.split_fold(ratings, snakemake.params.settings, int(snakemake.wildcards.fold))
-        for part in ("train", "valid", "test"):
-            write_parquet(getattr(fold, part), snakemake.output[part])
-            log.info("%s: %d ratings", part, len(getattr(fold, part)))
-        log.info("rows dropped for users or items unseen in training: %s", fold.dropped)
+        sizes = splits.write_fold(fold, Path(snakemake.output.train).parent)  # the rule's outputs sit together
+        log.info("ratings per part, and rows dropped for users or items unseen in training: %s", sizes)
 
 
 # ----- training and evaluation ------------------------------------------------------------
@@ -139,7 +133,7 @@ class TrainingData:
     @classmethod
     def read(cls, inputs, evaluation: dict) -> "TrainingData":
         return cls(pd.read_parquet(inputs.train), pd.read_parquet(inputs.valid),
-                   num_rows(inputs.users), num_rows(inputs.catalog), evaluation)
+                   parquet_rows(inputs.users), parquet_rows(inputs.catalog), evaluation)
 
 
 def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_fast: bool = False):
@@ -225,7 +219,7 @@ class TestData:
     def read(cls, inputs) -> "TestData":
         from mfsweep.matrix import RatingMatrix
 
-        train = RatingMatrix.from_frame(pd.read_parquet(inputs.train), num_rows(inputs.users), num_rows(inputs.catalog))
+        train = RatingMatrix.from_frame(pd.read_parquet(inputs.train), parquet_rows(inputs.users), parquet_rows(inputs.catalog))
         return cls(train, pd.read_parquet(inputs.test))
 
 
