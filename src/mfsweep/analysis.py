@@ -21,14 +21,14 @@ def fold_of(path: str | Path) -> int:
     return int(Path(path).parent.name.removeprefix("fold"))
 
 
-def flatten_params(params: dict) -> dict:
+def flatten_params(params: dict, prefix: str = "param.") -> dict:
     """``{"regularization": {"user": a}}`` -> ``{"param.regularization.user": a}``."""
     flat = {}
     for name, value in params.items():
         if isinstance(value, dict):
-            flat.update({f"param.{name}.{half}": v for half, v in value.items()})
+            flat.update({f"{prefix}{name}.{half}": v for half, v in value.items()})
         else:
-            flat[f"param.{name}"] = value
+            flat[f"{prefix}{name}"] = value
     return flat
 
 

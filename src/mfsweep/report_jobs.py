@@ -21,6 +21,7 @@ from numbers import Number
 import numpy as np
 import pandas as pd
 
+from mfsweep.analysis import flatten_params
 from mfsweep.io import atomic_path, read_json
 from mfsweep.jobs import job
 from mfsweep.plots import metric_order, rank, trial_table, usable
@@ -193,23 +194,12 @@ def best_page(best: dict, title_context: str) -> str:
         ("train seconds (mean over folds)", best.get("train_seconds")),
         ("cpu seconds (mean over folds)", best.get("cpu_seconds")),
     ], columns=["setting", "value"])
-    params = pd.DataFrame(sorted(flat_params(best.get("params") or {}).items()), columns=["parameter", "value"])
+    params = pd.DataFrame(sorted(flatten_params(best.get("params") or {}, prefix="").items()), columns=["parameter", "value"])
     body = ("<h2>Selected trial</h2>" + table_html(summary, "summary")
             + "<h2>Parameters</h2>" + table_html(params, "params")
             + "<h2>Metrics</h2><p>Mean over folds, with the minimum and maximum where there are several folds.</p>"
             + table_html(metric_table(best), "metrics"))
     return page(title, intro, body)
-
-
-def flat_params(params: dict) -> dict:
-    """``{"regularization": {"user": a, "item": b}}`` -> ``regularization.user``, ``regularization.item``."""
-    flat = {}
-    for name, value in params.items():
-        if isinstance(value, dict):
-            flat.update({f"{name}.{half}": v for half, v in value.items()})
-        else:
-            flat[name] = value
-    return flat
 
 
 def metric_table(best: dict) -> pd.DataFrame:

@@ -1,8 +1,11 @@
 # Wildcard patterns and the input functions the rules share.
+import re
+
 import mfsweep.resources as res
+from mfsweep.data import MOVIELENS as MOVIELENS_ARCHIVES
 
 
-MOVIELENS = "ml-100k|ml-1m|ml-10m|ml-20m|ml-25m|ml-32m|ml-latest-small"
+MOVIELENS = "|".join(re.escape(name) for name in MOVIELENS_ARCHIVES)
 
 
 wildcard_constraints:
