@@ -20,12 +20,10 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from mfsweep.kernels import FASTMATH
+
 #: Rows a thread claims at a time.
 BLOCK = 4
-
-# Fast-math flags that allow vectorized reductions and fused multiply-adds but keep
-# NaN and infinity semantics, so a diverged model still shows a non-finite loss.
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @intrinsic

@@ -12,6 +12,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from mfsweep.kernels import RANKING_FASTMATH
+
 #: Users scored together by score_group (it is written out for eight).
 GROUP = 8
 #: Users per parallel task of rank_users, and items per vectorized skip test of top_k_row.
@@ -175,7 +177,7 @@ def top_k_row(row, out):
         out[p] = -1
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, fastmath=RANKING_FASTMATH)
 def score_group(user_factors, item_factors, item_bias, users, out):
     """out[j] = item_bias + item_factors . user_factors[users[j]] for GROUP (8) users at once.
 

@@ -7,8 +7,8 @@ may carry zero padding columns (they stay zero). The sequential kernels are dete
 the ``*_hogwild`` kernels cut the ratings into contiguous chunks that run in parallel
 without locks (Hogwild), so their result depends on thread timing.
 
-fastmath leaves out ``nnan`` and ``ninf``: a diverging run must yield inf/nan, which the
-models detect after the epoch. ``error_model="numpy"`` makes a division by zero give
+fastmath (``mfsweep.kernels.FASTMATH``) leaves out ``nnan`` and ``ninf``: a diverging run
+must yield inf/nan, which the models detect after the epoch. ``error_model="numpy"`` makes a division by zero give
 inf/nan instead of raising.
 """
 
@@ -20,8 +20,9 @@ from numba import njit, prange
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
-OPTS = dict(cache=True, fastmath=FAST, error_model="numpy")
+from mfsweep.kernels import FASTMATH
+
+OPTS = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 
 #: Number of chunks of the objective sums: fixed, so the loss does not depend on thread scheduling
 #: (the serial and parallel kernels may still differ in the last bits: compiled separately).
