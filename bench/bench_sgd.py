@@ -82,7 +82,7 @@ def torch_adam(train, test, seed: int, threads: int) -> tuple[float, float]:
     P0, Q0 = model.user_factors.copy(), model.item_factors.copy()
     epochs = []
     for _ in range(s["epochs"]):
-        kernels.shuffle(*model._shuffled, int(model._rng.integers(2**63)))
+        kernels.shuffle(model._shuffled, int(model._rng.integers(2**63)))
         epochs.append([torch.from_numpy(a.astype(np.int64 if a.dtype.kind == "i" else np.float32))
                        for a in model._shuffled])
 

@@ -172,8 +172,8 @@ def test_biased_kernel_matches_surprise_svd():
     bi = np.zeros(trainset.n_items, np.float32)
     f32 = np.float32
     for _ in range(2):
-        kernels.sgd_epoch(u.astype(np.int32), i.astype(np.int32), r.astype(np.float32), f32(trainset.global_mean),
-                          P, Q, bu, bi, f32(0.01), f32(0.01), f32(0.05), f32(0.05), f32(0.05), f32(0.05), True)
+        kernels.sgd_epoch((u.astype(np.int32), i.astype(np.int32), r.astype(np.float32)),
+                          (f32(trainset.global_mean), P, Q, bu, bi), (f32(0.01),) * 2 + (f32(0.05),) * 4, True)
     for ours, theirs in ((P, algo.pu), (Q, algo.qi), (bu, algo.bu), (bi, algo.bi)):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 
@@ -192,7 +192,7 @@ def test_adam_matches_torch_adamw():
     bi = torch.nn.Parameter(torch.zeros(twin.n_items))
     opt = torch.optim.AdamW([P, Q, bu, bi], lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)
     for _ in range(params["epochs"]):
-        kernels.shuffle(*twin._shuffled, int(twin._rng.integers(2**63)))
+        kernels.shuffle(twin._shuffled, int(twin._rng.integers(2**63)))
         users, items, ratings = (torch.from_numpy(a.copy()) for a in twin._shuffled)
         for start in range(0, len(ratings), params["batch_size"]):
             batch = slice(start, start + params["batch_size"])
@@ -271,8 +271,8 @@ def test_same_seed_same_model_whatever_the_threads(kind, threads):
 def test_parallel_and_serial_loss_agree(threads):
     threads(2)
     model = create("sgd-biased", embedding_size=6, epochs=1, seed=2).fit(synthetic(n_users=200, n_items=90))
-    args = (model._users, model._items, model._ratings, np.float32(model.global_bias), model._P, model._Q,
-            model.user_bias, model.item_bias, True)
+    args = ((model._users, model._items, model._ratings),
+            (np.float32(model.global_bias), model._P, model._Q, model.user_bias, model.item_bias), True)
     assert kernels.squared_error(*args) == pytest.approx(kernels.squared_error_serial(*args), rel=1e-12)
 
 
@@ -301,12 +301,12 @@ def test_shuffle_is_a_seeded_permutation_of_the_triples():
     users = np.arange(1000, dtype=np.int32)
     items = users + 1
     ratings = users.astype(np.float32) / 2
-    kernels.shuffle(users, items, ratings, 11)
+    kernels.shuffle((users, items, ratings), 11)
     assert sorted(users) == list(range(1000)) and not np.array_equal(users, np.arange(1000))
     np.testing.assert_array_equal(items, users + 1)
     np.testing.assert_array_equal(ratings, users / 2)
     again = np.arange(1000, dtype=np.int32)
-    kernels.shuffle(again, again.copy(), again.astype(np.float32), 11)
+    kernels.shuffle((again, again.copy(), again.astype(np.float32)), 11)
     np.testing.assert_array_equal(again, users)
 
 

@@ -1,11 +1,18 @@
 """numba kernels of the SGD family: per-rating SGD (plain, biased, Gramian), minibatch AdamW, objectives.
 
-The epoch kernels walk the training triples (users, items, ratings) in array order; the
-models shuffle those arrays in place before each epoch (``shuffle``), so the kernels read
-them sequentially. Factors and biases are float32 and updated in place; factor matrices
+The epoch kernels walk the training triples in array order; the models shuffle those arrays
+in place before each epoch (``shuffle``), so the kernels read them sequentially. Factors and biases are float32 and updated in place; factor matrices
 may carry zero padding columns (they stay zero). The sequential kernels are deterministic;
 the ``*_hogwild`` kernels cut the ratings into contiguous chunks that run in parallel
 without locks (Hogwild), so their result depends on thread timing.
+
+Arguments come bundled in tuples (numba takes tuples of arrays and scalars):
+
+- ``triples``: the training ratings ``(users, items, ratings)`` (int32, int32, float32);
+- ``model``: ``(mu, P, Q, bu, bi)``, the global mean (float32), user and item factors and
+  user and item biases (zeros for the unbiased kinds);
+- ``reg``: ``(reg_u, reg_i)``, the L2 weights of user and item factors (float32);
+- the hyper-parameters of each kind as one tuple, named in the kernel's docstring.
 
 fastmath (``mfsweep.kernels.FASTMATH``) leaves out ``nnan`` and ``ninf``: a diverging run
 must yield inf/nan, which the models detect after the epoch. ``error_model="numpy"`` makes a division by zero give
@@ -35,12 +42,13 @@ PREFETCH_AHEAD = 4
 
 # ----- shuffling and prefetching -----------------------------------------------------------------
 @njit(cache=True)
-def shuffle(users, items, ratings, seed):
+def shuffle(triples, seed):
     """Shuffle the triples (users[j], items[j], ratings[j]) in place: Fisher-Yates driven by splitmix64.
 
     The pick for slot j is (32 high random bits * (j + 1)) >> 32, uniform up to a bias below
     (j + 1) / 2^32. About 1 ns a slot, ten times faster than numpy's permutation.
     """
+    users, items, ratings = triples
     state = np.uint64(seed)
     golden = np.uint64(0x9E3779B97F4A7C15)
     mix1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -89,13 +97,15 @@ def _prefetch_row(X, r):
 
 # ----- plain and biased SGD (FunkSVD, Surprise's SVD) --------------------------------------------
 @njit(**OPTS)
-def _sgd_range(users, items, ratings, start, end, mu, P, Q, bu, bi, lr, lr_bias,
-               reg_u, reg_i, reg_bu, reg_bi, biased):
+def _sgd_range(triples, start, end, model, rates, biased):
     """Ratings start..end-1 one by one (the body is written out: a call per rating is 2x slower).
 
     Per rating, Surprise's order: the error at the old parameters, the biases, then both
-    factor rows from their old values.
+    factor rows from their old values. ``rates``: see ``sgd_epoch``.
     """
+    users, items, ratings = triples
+    mu, P, Q, bu, bi = model
+    lr, lr_bias, reg_u, reg_i, reg_bu, reg_bi = rates
     k = P.shape[1]
     for j in range(start, end):
         if j + PREFETCH_AHEAD < end:
@@ -120,20 +130,21 @@ def _sgd_range(users, items, ratings, start, end, mu, P, Q, bu, bi, lr, lr_bias,
 
 
 @njit(**OPTS)
-def sgd_epoch(users, items, ratings, mu, P, Q, bu, bi, lr, lr_bias, reg_u, reg_i, reg_bu, reg_bi, biased):
-    """One sequential pass over the ratings."""
-    _sgd_range(users, items, ratings, 0, users.shape[0], mu, P, Q, bu, bi,
-               lr, lr_bias, reg_u, reg_i, reg_bu, reg_bi, biased)
+def sgd_epoch(triples, model, rates, biased):
+    """One sequential pass over the ratings; the biases are updated only if ``biased``.
+
+    ``rates``: ``(lr, lr_bias, reg_u, reg_i, reg_bu, reg_bi)`` (float32), the learning rates
+    of factors and biases and the L2 weights of user and item factors and biases.
+    """
+    _sgd_range(triples, 0, triples[0].shape[0], model, rates, biased)
 
 
 @njit(parallel=True, **OPTS)
-def sgd_epoch_hogwild(users, items, ratings, mu, P, Q, bu, bi, lr, lr_bias,
-                      reg_u, reg_i, reg_bu, reg_bi, biased, n_chunks):
+def sgd_epoch_hogwild(triples, model, rates, biased, n_chunks):
     """``sgd_epoch`` with the ratings cut into ``n_chunks`` chunks run in parallel, lock-free."""
-    n = users.shape[0]
+    n = triples[0].shape[0]
     for c in prange(n_chunks):
-        _sgd_range(users, items, ratings, c * n // n_chunks, (c + 1) * n // n_chunks, mu, P, Q, bu, bi,
-                   lr, lr_bias, reg_u, reg_i, reg_bu, reg_bi, biased)
+        _sgd_range(triples, c * n // n_chunks, (c + 1) * n // n_chunks, model, rates, biased)
 
 
 # ----- SGD with the Gramian (gravity) regularizer -----------------------------------------------
@@ -154,8 +165,15 @@ def gramian(X, out):
 
 
 @njit(**OPTS)
-def _gramian_range(users, items, ratings, start, end, P, Q, Gu, Gv, wu, wi, lr, reg_u, reg_i):
-    """Ratings start..end-1: data and L2 gradient plus the row's share of the gravity gradient."""
+def _gramian_range(triples, start, end, factors, gravity, lr, reg):
+    """Ratings start..end-1: data and L2 gradient plus the row's share of the gravity gradient.
+
+    ``factors``: ``(P, Q)``; ``gravity``: ``(Gu, Gv, wu, wi)`` (see ``gramian_epoch``).
+    """
+    users, items, ratings = triples
+    P, Q = factors
+    Gu, Gv, wu, wi = gravity
+    reg_u, reg_i = reg
     k = P.shape[1]
     gp = np.empty(k, np.float32)
     gq = np.empty(k, np.float32)
@@ -184,42 +202,51 @@ def _gramian_range(users, items, ratings, start, end, P, Q, Gu, Gv, wu, wi, lr, 
 
 
 @njit(parallel=True, **OPTS)
-def _gramian_range_hogwild(users, items, ratings, start, end, P, Q, Gu, Gv, wu, wi, lr, reg_u, reg_i, n_chunks):
+def _gramian_range_hogwild(triples, start, end, factors, gravity, lr, reg, n_chunks):
     n = end - start
     for c in prange(n_chunks):
-        _gramian_range(users, items, ratings, start + c * n // n_chunks, start + (c + 1) * n // n_chunks,
-                       P, Q, Gu, Gv, wu, wi, lr, reg_u, reg_i)
+        _gramian_range(triples, start + c * n // n_chunks, start + (c + 1) * n // n_chunks,
+                       factors, gravity, lr, reg)
 
 
 @njit(**OPTS)
-def gramian_epoch(users, items, ratings, P, Q, Gu, Gv, wu, wi, lr0, decay_pct, period, step,
-                  batch_size, reg_u, reg_i, hogwild, n_chunks):
+def gramian_epoch(triples, factors, gravity, schedule, reg, step, hogwild, n_chunks):
     """One pass in batches of ``batch_size`` ratings; returns the step count after it.
 
-    A step is one batch: before it the Gramians Gu = P^T P / n_users and Gv = Q^T Q / n_items
-    are recomputed and the learning rate is set to lr0 * (1 - decay_pct) ** (step // period);
-    both stay fixed within the batch. ``wu[u]`` / ``wi[i]`` weigh the gravity gradient so that
-    the ratings of a user (item) together apply it once per epoch (see models.sgd.GramianSGD).
+    ``factors``: ``(P, Q)``; ``gravity``: ``(Gu, Gv, wu, wi)``; ``schedule``:
+    ``(lr0, decay_pct, period, batch_size)``. A step is one batch: before it the Gramians
+    Gu = P^T P / n_users and Gv = Q^T Q / n_items are recomputed (in place) and the learning
+    rate is set to lr0 * (1 - decay_pct) ** (step // period); both stay fixed within the
+    batch. ``wu[u]`` / ``wi[i]`` weigh the gravity gradient so that the ratings of a user
+    (item) together apply it once per epoch (see models.sgd.GramianSGD).
     """
-    n = users.shape[0]
+    P, Q = factors
+    Gu, Gv = gravity[0], gravity[1]
+    lr0, decay_pct, period, batch_size = schedule
+    n = triples[0].shape[0]
     for start in range(0, n, batch_size):
         end = min(start + batch_size, n)
         gramian(P, Gu)
         gramian(Q, Gv)
         lr = np.float32(lr0 * (1.0 - decay_pct) ** (step // period))
         if hogwild:
-            _gramian_range_hogwild(users, items, ratings, start, end, P, Q, Gu, Gv, wu, wi, lr, reg_u, reg_i,
-                                   n_chunks)
+            _gramian_range_hogwild(triples, start, end, factors, gravity, lr, reg, n_chunks)
         else:
-            _gramian_range(users, items, ratings, start, end, P, Q, Gu, Gv, wu, wi, lr, reg_u, reg_i)
+            _gramian_range(triples, start, end, factors, gravity, lr, reg)
         step += 1
     return step
 
 
 # ----- minibatch AdamW ----------------------------------------------------------------------------
 @njit(parallel=True, **OPTS)
-def adamw_update(X, G, M, V, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
-    """PyTorch's AdamW step on every row of X (2-D), then G is zeroed for the next batch."""
+def adamw_update(X, state, optimizer, bias_correction1, bias_correction2):
+    """PyTorch's AdamW step on every row of X (2-D), then the gradient is zeroed for the next batch.
+
+    ``state``: ``(G, M, V)``, the gradient and the first and second moments (shaped as X);
+    ``optimizer``: ``(lr, beta1, beta2, eps, weight_decay)``.
+    """
+    G, M, V = state
+    lr, beta1, beta2, eps, weight_decay = optimizer
     step_size = lr / bias_correction1
     root2 = np.sqrt(bias_correction2)
     decay = 1.0 - lr * weight_decay
@@ -235,8 +262,13 @@ def adamw_update(X, G, M, V, lr, beta1, beta2, eps, weight_decay, bias_correctio
 
 
 @njit(**OPTS)
-def _adam_gradient(users, items, ratings, start, end, mu, P, Q, bu, bi, gP, gQ, gbu, gbi, reg_u, reg_i):
-    """Gradient of mean_batch[(r - rhat)^2 + reg_u |p_u|^2 + reg_i |q_i|^2], accumulated into g*."""
+def _adam_gradient(triples, start, end, model, gradient, reg):
+    """Gradient of mean_batch[(r - rhat)^2 + reg_u |p_u|^2 + reg_i |q_i|^2], accumulated into
+    ``gradient`` = ``(gP, gQ, gbu, gbi)``."""
+    users, items, ratings = triples
+    mu, P, Q, bu, bi = model
+    gP, gQ, gbu, gbi = gradient
+    reg_u, reg_i = reg
     k = P.shape[1]
     scale = np.float32(2.0 / (end - start))
     for j in range(start, end):
@@ -256,34 +288,45 @@ def _adam_gradient(users, items, ratings, start, end, mu, P, Q, bu, bi, gP, gQ, 
 
 
 @njit(**OPTS)
-def adam_epoch(users, items, ratings, mu, P, Q, bu, bi, gP, gQ, gbu, gbi, mP, vP, mQ, vQ,
-               mbu, vbu, mbi, vbi, lr, beta1, beta2, eps, weight_decay, reg_u, reg_i, batch_size, step):
+def _column(x):
+    """A 1-D array as an (n, 1) view."""
+    return x.reshape((x.shape[0], 1))
+
+
+@njit(**OPTS)
+def adam_epoch(triples, model, state, optimizer, reg, batch_size, step):
     """One pass in minibatches; every batch is one AdamW step on all parameters. Returns the step count.
 
-    Biases are 1-D arrays; they are updated through (n, 1) views.
+    ``state``: the ``(G, M, V)`` tuples (``adamw_update``) of P, Q, bu and bi, in that order;
+    ``optimizer``: ``(lr, beta1, beta2, eps, weight_decay)``. Biases are 1-D arrays; they are
+    updated through (n, 1) views.
     """
-    n = users.shape[0]
-    nu = bu.shape[0]
-    ni = bi.shape[0]
+    mu, P, Q, bu, bi = model
+    sP, sQ, sbu, sbi = state
+    gradient = (sP[0], sQ[0], sbu[0], sbi[0])
+    column_bu = (_column(sbu[0]), _column(sbu[1]), _column(sbu[2]))
+    column_bi = (_column(sbi[0]), _column(sbi[1]), _column(sbi[2]))
+    beta1, beta2 = optimizer[1], optimizer[2]
+    n = triples[0].shape[0]
     for start in range(0, n, batch_size):
         end = min(start + batch_size, n)
-        _adam_gradient(users, items, ratings, start, end, mu, P, Q, bu, bi, gP, gQ, gbu, gbi, reg_u, reg_i)
+        _adam_gradient(triples, start, end, model, gradient, reg)
         step += 1
         c1 = 1.0 - beta1 ** step
         c2 = 1.0 - beta2 ** step
-        adamw_update(P, gP, mP, vP, lr, beta1, beta2, eps, weight_decay, c1, c2)
-        adamw_update(Q, gQ, mQ, vQ, lr, beta1, beta2, eps, weight_decay, c1, c2)
-        adamw_update(bu.reshape((nu, 1)), gbu.reshape((nu, 1)), mbu.reshape((nu, 1)), vbu.reshape((nu, 1)),
-                     lr, beta1, beta2, eps, weight_decay, c1, c2)
-        adamw_update(bi.reshape((ni, 1)), gbi.reshape((ni, 1)), mbi.reshape((ni, 1)), vbi.reshape((ni, 1)),
-                     lr, beta1, beta2, eps, weight_decay, c1, c2)
+        adamw_update(P, sP, optimizer, c1, c2)
+        adamw_update(Q, sQ, optimizer, c1, c2)
+        adamw_update(_column(bu), column_bu, optimizer, c1, c2)
+        adamw_update(_column(bi), column_bi, optimizer, c1, c2)
     return step
 
 
 # ----- objectives ---------------------------------------------------------------------------------
 @njit(**OPTS)
-def _squared_error_range(users, items, ratings, start, end, mu, P, Q, bu, bi, biased):
+def _squared_error_range(triples, start, end, model, biased):
     """Sum of the squared errors of ratings start..end-1: float32 dot products, float64 errors and sum."""
+    users, items, ratings = triples
+    mu, P, Q, bu, bi = model
     k = P.shape[1]
     total = 0.0
     for x in range(start, end):
@@ -301,27 +344,25 @@ def _squared_error_range(users, items, ratings, start, end, mu, P, Q, bu, bi, bi
 
 
 @njit(parallel=True, **OPTS)
-def squared_error(users, items, ratings, mu, P, Q, bu, bi, biased):
+def squared_error(triples, model, biased):
     """Sum over the ratings of (r - mu - b_u - b_i - p_u . q_i)^2 (biases only if ``biased``).
 
     Summed in LOSS_CHUNKS fixed chunks, so the result does not depend on thread scheduling.
     """
-    n = ratings.shape[0]
+    n = triples[2].shape[0]
     parts = np.zeros(LOSS_CHUNKS, np.float64)
     for c in prange(LOSS_CHUNKS):
-        parts[c] = _squared_error_range(users, items, ratings, c * n // LOSS_CHUNKS, (c + 1) * n // LOSS_CHUNKS,
-                                        mu, P, Q, bu, bi, biased)
+        parts[c] = _squared_error_range(triples, c * n // LOSS_CHUNKS, (c + 1) * n // LOSS_CHUNKS, model, biased)
     return parts.sum()
 
 
 @njit(**OPTS)
-def squared_error_serial(users, items, ratings, mu, P, Q, bu, bi, biased):
+def squared_error_serial(triples, model, biased):
     """``squared_error`` on one thread, without the cost of starting a parallel region (same sum to rounding)."""
-    n = ratings.shape[0]
+    n = triples[2].shape[0]
     parts = np.zeros(LOSS_CHUNKS, np.float64)
     for c in range(LOSS_CHUNKS):
-        parts[c] = _squared_error_range(users, items, ratings, c * n // LOSS_CHUNKS, (c + 1) * n // LOSS_CHUNKS,
-                                        mu, P, Q, bu, bi, biased)
+        parts[c] = _squared_error_range(triples, c * n // LOSS_CHUNKS, (c + 1) * n // LOSS_CHUNKS, model, biased)
     return parts.sum()
 
 

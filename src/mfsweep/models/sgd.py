@@ -126,8 +126,8 @@ class _SGDFamily(MFModel):
     def _epoch(self, epoch: int) -> float:
         if not math.isfinite(self._loss):
             return self._loss
-        kernels.shuffle(*self._shuffled, int(self._rng.integers(2**63)))
-        self._pass(*self._shuffled)
+        kernels.shuffle(self._shuffled, int(self._rng.integers(2**63)))
+        self._pass(self._shuffled)
         self._publish()
         self._loss = self._objective()
         return self._loss
@@ -149,12 +149,14 @@ class _SGDFamily(MFModel):
             self._zero_biases = (np.zeros(len(self._P), np.float32), np.zeros(len(self._Q), np.float32))
         return self._zero_biases
 
+    def _model(self) -> tuple:
+        """The kernels' model tuple (mu, P, Q, bu, bi): the working factors and the biases."""
+        return (np.float32(self.global_bias), self._P, self._Q, *self._bias_arrays())
+
     def _squared_error(self) -> float:
-        bu, bi = self._bias_arrays()
         parallel = numba.get_num_threads() > 1 and len(self._ratings) >= PARALLEL_LOSS_RATINGS
         kernel = kernels.squared_error if parallel else kernels.squared_error_serial
-        return kernel(self._users, self._items, self._ratings, np.float32(self.global_bias),
-                      self._P, self._Q, bu, bi, self.biased)
+        return kernel((self._users, self._items, self._ratings), self._model(), self.biased)
 
     def _l2(self, reg: tuple[float, float], users: np.ndarray, items: np.ndarray) -> float:
         """reg.user sum_u n_u |users[u]|^2 + reg.item sum_i n_i |items[i]|^2 (each rating counts its rows)."""
@@ -184,18 +186,14 @@ class SGD(_SGDFamily):
         lr = float(self.params["learning_rate"])
         return lr, lr, (0.0, 0.0)
 
-    def _pass(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> None:
+    def _pass(self, triples: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         lr, lr_bias, reg_bias = self._rates()
         reg = self.pair("regularization")
-        bu, bi = self._bias_arrays()
-        f32 = np.float32
-        args = (users, items, ratings, f32(self.global_bias),
-                self._P, self._Q, bu, bi, f32(lr), f32(lr_bias),
-                f32(reg[0]), f32(reg[1]), f32(reg_bias[0]), f32(reg_bias[1]), self.biased)
+        rates = tuple(np.float32(x) for x in (lr, lr_bias, reg[0], reg[1], reg_bias[0], reg_bias[1]))
         if self._parallel():
-            kernels.sgd_epoch_hogwild(*args, numba.get_num_threads())
+            kernels.sgd_epoch_hogwild(triples, self._model(), rates, self.biased, numba.get_num_threads())
         else:
-            kernels.sgd_epoch(*args)
+            kernels.sgd_epoch(triples, self._model(), rates, self.biased)
 
     def _objective(self) -> float:
         total = 0.5 * self._squared_error()
@@ -296,13 +294,13 @@ class GramianSGD(_SGDFamily):
         self._wu = _gravity_weights(gravity, n, self._user_counts)
         self._wi = _gravity_weights(gravity, n, self._item_counts)
 
-    def _pass(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> None:
-        reg = self.pair("regularization")
+    def _pass(self, triples: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        reg = tuple(np.float32(x) for x in self.pair("regularization"))
         p = self.params
+        schedule = (float(p["learning_rate"]), float(p["decay_pct"]), int(p["period"]), int(p["batch_size"]))
         self._step = kernels.gramian_epoch(
-            users, items, ratings, self._P, self._Q, self._gu, self._gv, self._wu, self._wi,
-            float(p["learning_rate"]), float(p["decay_pct"]), int(p["period"]), self._step, int(p["batch_size"]),
-            np.float32(reg[0]), np.float32(reg[1]), self._parallel(), numba.get_num_threads(),
+            triples, (self._P, self._Q), (self._gu, self._gv, self._wu, self._wi), schedule, reg,
+            self._step, self._parallel(), numba.get_num_threads(),
         )
 
     def _objective(self) -> float:
@@ -362,19 +360,17 @@ class Adam(_SGDFamily):
 
     def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
         super()._setup(matrix, rng)
-        self._state = [np.zeros_like(a) for a in (self._P, self._Q, self.user_bias, self.item_bias)
-                       for _ in range(3)]
+        # per parameter (P, Q, bu, bi): gradient, first and second moments
+        self._state = tuple(tuple(np.zeros_like(a) for _ in range(3))
+                            for a in (self._P, self._Q, self.user_bias, self.item_bias))
         self._step = 0
 
-    def _pass(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> None:
-        gP, mP, vP, gQ, mQ, vQ, gbu, mbu, vbu, gbi, mbi, vbi = self._state
+    def _pass(self, triples: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         p = self.params
-        reg = self.pair("regularization")
+        optimizer = tuple(float(p[name]) for name in ("learning_rate", "beta1", "beta2", "eps", "weight_decay"))
+        reg = tuple(np.float32(x) for x in self.pair("regularization"))
         self._step = kernels.adam_epoch(
-            users, items, ratings, np.float32(self.global_bias),
-            self._P, self._Q, self.user_bias, self.item_bias, gP, gQ, gbu, gbi, mP, vP, mQ, vQ, mbu, vbu, mbi, vbi,
-            float(p["learning_rate"]), float(p["beta1"]), float(p["beta2"]), float(p["eps"]),
-            float(p["weight_decay"]), np.float32(reg[0]), np.float32(reg[1]), int(p["batch_size"]), self._step,
+            triples, self._model(), self._state, optimizer, reg, int(p["batch_size"]), self._step,
         )
 
     def _objective(self) -> float:
