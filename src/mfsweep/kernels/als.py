@@ -1,7 +1,8 @@
 """numba kernels of the ALS family: per-row ridge solves, Gram matrices and objectives.
 
 A half-step updates every row of ``this`` from the fixed ``other`` factors and the
-sparse ratings of that row (CSR arrays: ``indptr``, ``indices``, ``values``). Rows
+sparse ratings of that row: ``rows``, one side of the rating matrix in CSR form as one
+tuple ``(indptr, indices, values)`` (for weighted ALS the values are the confidences). Rows
 are independent, so they run in parallel; each row's arithmetic does not depend on
 the thread that runs it, so the factors are the same for any thread count.
 
@@ -82,10 +83,11 @@ def _add_rows_lower(A, M, w, k):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _gather_rows(M, b, w, other, indices, values, scale, offset, pos, end, k):
+def _gather_rows(M, b, w, other, rows, scale, offset, pos, end, k):
     """Copy the rows other[indices[pos:pos+8]] into M, add values[p] * row to b and set
     the weights w[r] = scale * values[p] + offset; past ``end`` the weight is 0 (M keeps
     finite old rows)."""
+    _, indices, values = rows
     for r in range(GATHER):
         p = pos + r
         if p < end:
@@ -179,13 +181,18 @@ def _dot64(u, v, k):
 
 # ----- explicit ALS (als, als-biased) --------------------------------------------------------
 @njit(cache=True, fastmath=FASTMATH)
-def _explicit_row(indptr, indices, values, other, reg, row, A, M, w, b, x, k):
-    """x = (Y_u^T Y_u + reg n_u I)^-1 Y_u^T r for the row's ratings r (primal form)."""
+def _explicit_row(rows, other, reg, row, work, k):
+    """x = (Y_u^T Y_u + reg n_u I)^-1 Y_u^T r for the row's ratings r (primal form).
+
+    ``work``: the thread's workspace ``(A, M, Y, w, b, alpha, x)`` (see ``explicit_half_step``).
+    """
+    A, M, _, w, b, _, x = work
+    indptr = rows[0]
     start, end = indptr[row], indptr[row + 1]
     A[:, :] = 0.0
     b[:] = 0.0
     for pos in range(start, end, GATHER):
-        _gather_rows(M, b, w, other, indices, values, np.float32(0.0), np.float32(1.0), pos, end, k)
+        _gather_rows(M, b, w, other, rows, np.float32(0.0), np.float32(1.0), pos, end, k)
         _add_rows_lower(A, M, w, k)
     lam = np.float32(reg * (end - start))
     for a in range(k):
@@ -194,7 +201,7 @@ def _explicit_row(indptr, indices, values, other, reg, row, A, M, w, b, x, k):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _explicit_row_dual(indptr, indices, values, other, reg, row, A, Y, b, alpha, x, k):
+def _explicit_row_dual(rows, other, reg, row, work, k):
     """The same solve for a row with n < k ratings, through the n x n dual system:
     ``x = Y_u^T (Y_u Y_u^T + lam I)^-1 r`` equals ``(Y_u^T Y_u + lam I)^-1 Y_u^T r``
     for lam > 0, at O(n^2 k + n^3) instead of O(n k^2 + k^3); with lam = 0 (no
@@ -204,6 +211,8 @@ def _explicit_row_dual(indptr, indices, values, other, reg, row, A, Y, b, alpha,
     The row's factors are copied into Y (k x kp, zero past column k), so the dot
     products of the dual Gram matrix run over whole multiples of 16, four at a time.
     """
+    A, _, Y, _, b, alpha, x = work
+    indptr, indices, values = rows
     start, end = indptr[row], indptr[row + 1]
     n = end - start
     kp = Y.shape[1]
@@ -245,17 +254,19 @@ def _explicit_row_dual(indptr, indices, values, other, reg, row, A, Y, b, alpha,
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def explicit_half_step(indptr, indices, values, this, other, reg, order, n_threads, errors, penalty):
+def explicit_half_step(rows, this, other, reg, order, n_threads, losses):
     """Explicit ALS half-step with count-scaled regularization (LensKit's BiasedMF).
 
     For each row u with ratings r over the columns Y_u of ``other``:
     ``this[u] = (Y_u^T Y_u + reg * n_u * I)^-1 Y_u^T r`` (through the dual system when
     the row has fewer ratings than factors); a row with no ratings becomes zero. Also
-    writes, per row and with the new factors, the squared error
-    ``errors[u] = |r - Y_u this[u]|^2`` (skipped when ``errors`` is empty) and
-    ``penalty[u] = n_u |this[u]|^2`` (float64), so the objective after an item step
+    writes into ``losses`` = ``(errors, penalty)``, per row and with the new factors, the
+    squared error ``errors[u] = |r - Y_u this[u]|^2`` (skipped when ``errors`` is empty)
+    and ``penalty[u] = n_u |this[u]|^2`` (float64), so the objective after an item step
     costs no extra pass.
     """
+    indptr, indices, values = rows
+    errors, penalty = losses
     n, k = this.shape
     counter = np.zeros(1, dtype=np.int64)
     kp = (k + 15) // 16 * 16
@@ -268,6 +279,7 @@ def explicit_half_step(indptr, indices, values, this, other, reg, order, n_threa
         b = np.empty(k, dtype=np.float32)
         alpha = np.empty(k, dtype=np.float32)
         x = np.empty(k, dtype=np.float32)
+        work = (A, M, Y, w, b, alpha, x)
         while True:
             first = _claim(counter, BLOCK)
             if first >= n:
@@ -282,9 +294,9 @@ def explicit_half_step(indptr, indices, values, this, other, reg, order, n_threa
                     penalty[row] = 0.0
                     continue
                 if end - start < k:
-                    _explicit_row_dual(indptr, indices, values, other, reg, row, A, Y, b, alpha, x, k)
+                    _explicit_row_dual(rows, other, reg, row, work, k)
                 else:
-                    _explicit_row(indptr, indices, values, other, reg, row, A, M, w, b, x, k)
+                    _explicit_row(rows, other, reg, row, work, k)
                 this[row, :] = x
                 if with_errors:
                     err = 0.0
@@ -296,8 +308,9 @@ def explicit_half_step(indptr, indices, values, this, other, reg, order, n_threa
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def explicit_row_errors(indptr, indices, values, this, other):
+def explicit_row_errors(rows, this, other):
     """Per row: the sum of squared errors (r - this[u] . other[i])^2, float64."""
+    indptr, indices, values = rows
     n, k = this.shape
     out = np.zeros(n, dtype=np.float64)
     for row in prange(n):
@@ -322,10 +335,15 @@ def row_sq_norms(X):
     return out
 
 
-def explicit_objective(indptr, indices, values, t_indptr, P, Q, reg_user, reg_item) -> float:
-    """sum (r - p_u . q_i)^2 + reg_user * sum n_u |p_u|^2 + reg_item * sum n_i |q_i|^2."""
-    errors = explicit_row_errors(indptr, indices, values, P, Q)
-    user_pen = row_sq_norms(P) * np.diff(indptr)
+def explicit_objective(rows, t_indptr, P, Q, reg) -> float:
+    """sum (r - p_u . q_i)^2 + reg_user * sum n_u |p_u|^2 + reg_item * sum n_i |q_i|^2.
+
+    ``rows``: the user side (CSR); ``t_indptr``: the item side's row pointers; ``reg``:
+    ``(reg_user, reg_item)``.
+    """
+    reg_user, reg_item = reg
+    errors = explicit_row_errors(rows, P, Q)
+    user_pen = row_sq_norms(P) * np.diff(rows[0])
     item_pen = row_sq_norms(Q) * np.diff(t_indptr)
     return float(np.sum(errors) + reg_user * np.sum(user_pen) + reg_item * np.sum(item_pen))
 
@@ -348,9 +366,10 @@ def gram(Y):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _observed_loss(indptr, indices, conf, other, row, x, w0, k):
+def _observed_loss(rows, other, row, x, w0, k):
     """sum over the row's rated pairs of (c - w0) d^2 - 2 c d + c with d = x . y (float64):
     the rated pairs' share of the weighted loss beyond w0 * x^T G x."""
+    indptr, indices, conf = rows
     s = 0.0
     for pos in range(indptr[row], indptr[row + 1]):
         c = np.float64(conf[pos])
@@ -360,13 +379,16 @@ def _observed_loss(indptr, indices, conf, other, row, x, w0, k):
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, order, n_threads, losses):
+def implicit_half_cholesky(rows, this, other, G, params, order, n_threads, losses):
     """Weighted ALS half-step, exact: this[u] = A_u^-1 b_u with
     ``A_u = w0 G + reg I + sum_i (c_ui - w0) y_i y_i^T`` and ``b_u = sum_i c_ui y_i``
     (G = other^T other as float32; preference 1 on rated pairs, 0 elsewhere). Rows
     with no ratings become zero, like ``implicit``. ``losses[u]`` gets the rated
     pairs' share of the weighted loss with the new factors (``_observed_loss``).
+    ``rows`` holds the confidences c_ui; ``params``: ``(reg, w0)``.
     """
+    indptr = rows[0]
+    reg, w0 = params
     n, k = this.shape
     regf = np.float32(reg)
     w0f = np.float32(w0)
@@ -395,20 +417,23 @@ def implicit_half_cholesky(indptr, indices, conf, this, other, G, reg, w0, order
                     A[a, a] += regf
                     b[a] = 0.0
                 for pos in range(start, end, GATHER):
-                    _gather_rows(M, b, w, other, indices, conf, np.float32(1.0), -w0f, pos, end, k)
+                    _gather_rows(M, b, w, other, rows, np.float32(1.0), -w0f, pos, end, k)
                     _add_rows_lower(A, M, w, k)
                 cholesky_solve(A, b, x, k)
                 this[row, :] = x
-                losses[row] = _observed_loss(indptr, indices, conf, other, row, x, w0, k)
+                losses[row] = _observed_loss(rows, other, row, x, w0, k)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def implicit_half_cg(indptr, indices, conf, this, other, G, reg, w0, steps, order, n_threads, losses):
+def implicit_half_cg(rows, this, other, G, params, order, n_threads, losses):
     """Weighted ALS half-step by ``steps`` conjugate-gradient iterations per row, warm
     started from the current row (``implicit``'s CPU solver, generalized to an
     unobserved weight w0): A_u p is w0 G p + reg p + sum_i (c_ui - w0)(y_i . p) y_i,
-    so A_u is never formed. ``losses`` as in ``implicit_half_cholesky``.
+    so A_u is never formed. ``params``: ``(reg, w0, steps)``; ``rows`` and ``losses``
+    as in ``implicit_half_cholesky``.
     """
+    indptr = rows[0]
+    reg, w0, steps = params
     n, k = this.shape
     regf = np.float32(reg)
     w0f = np.float32(w0)
@@ -423,6 +448,7 @@ def implicit_half_cg(indptr, indices, conf, this, other, G, reg, w0, steps, orde
         p = np.empty(k, dtype=np.float32)
         Ap = np.empty(k, dtype=np.float32)
         x = np.empty(k, dtype=np.float32)
+        work = (r, p, Ap)
         while True:
             first = _claim(counter, BLOCK)
             if first >= n:
@@ -436,15 +462,17 @@ def implicit_half_cg(indptr, indices, conf, this, other, G, reg, w0, steps, orde
                     continue
                 for a in range(k):
                     x[a] = this[row, a]
-                _cg_solve(indptr, indices, conf, other, Gw, w0f, steps, row, x, r, p, Ap, k)
+                _cg_solve(rows, other, Gw, w0f, steps, row, x, work, k)
                 this[row, :] = x
-                losses[row] = _observed_loss(indptr, indices, conf, other, row, x, w0, k)
+                losses[row] = _observed_loss(rows, other, row, x, w0, k)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _cg_solve(indptr, indices, conf, other, Gw, w0f, steps, row, x, r, p, Ap, k):
+def _cg_solve(rows, other, Gw, w0f, steps, row, x, work, k):
     """``steps`` CG iterations on A_u x = b_u from the given x (updated in place);
-    the thresholds on |r|^2 are implicit's."""
+    ``work``: the thread's vectors ``(r, p, Ap)``. The thresholds on |r|^2 are implicit's."""
+    indptr, indices, conf = rows
+    r, p, Ap = work
     start, end = indptr[row], indptr[row + 1]
     # r = b - A x
     for a in range(k):
@@ -482,12 +510,12 @@ def _cg_solve(indptr, indices, conf, other, Gw, w0f, steps, row, x, r, p, Ap, k)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def implicit_row_losses(indptr, indices, conf, X, Y, w0):
+def implicit_row_losses(rows, X, Y, w0):
     """Per row of X: the rated pairs' share of the weighted loss (``_observed_loss``)."""
     n, k = X.shape
     out = np.zeros(n, dtype=np.float64)
     for row in prange(n):
-        out[row] = _observed_loss(indptr, indices, conf, Y, row, X[row], w0, k)
+        out[row] = _observed_loss(rows, Y, row, X[row], w0, k)
     return out
 
 

@@ -51,9 +51,10 @@ class ALS(MFModel):
         self._prepare(matrix, matrix.data, matrix.t_data)
 
     def _prepare(self, matrix: RatingMatrix, values: np.ndarray, t_values: np.ndarray) -> None:
-        """Keep the values ALS fits (CSR and CSC order) and the per-row loss buffers."""
+        """Keep the values ALS fits (the user side in CSR form, the item side in CSC form)
+        and the per-row loss buffers."""
         self.matrix = matrix
-        self._values = (values, t_values)
+        self._rows = ((matrix.indptr, matrix.indices, values), (matrix.t_indptr, matrix.t_indices, t_values))
         self._order = (kernels.heavy_first(matrix.indptr), kernels.heavy_first(matrix.t_indptr))
         # the user step needs no errors: the item step that follows changes them
         self._user_loss = (np.zeros(0), np.zeros(matrix.n_users))
@@ -61,27 +62,23 @@ class ALS(MFModel):
 
     def user_step(self) -> None:
         """Solve every user's factors with the item factors fixed."""
-        m = self.matrix
         kernels.explicit_half_step(
-            m.indptr, m.indices, self._values[0], self.user_factors, self.item_factors,
-            self.pair("regularization")[0], self._order[0], numba.get_num_threads(), *self._user_loss,
+            self._rows[0], self.user_factors, self.item_factors, self.pair("regularization")[0],
+            self._order[0], numba.get_num_threads(), self._user_loss,
         )
 
     def item_step(self) -> None:
         """Solve every item's factors with the user factors fixed."""
-        m = self.matrix
         kernels.explicit_half_step(
-            m.t_indptr, m.t_indices, self._values[1], self.item_factors, self.user_factors,
-            self.pair("regularization")[1], self._order[1], numba.get_num_threads(), *self._item_loss,
+            self._rows[1], self.item_factors, self.user_factors, self.pair("regularization")[1],
+            self._order[1], numba.get_num_threads(), self._item_loss,
         )
 
     def objective(self) -> float:
         """The regularized squared error that ALS minimizes (not normalized)."""
-        m = self.matrix
-        reg_user, reg_item = self.pair("regularization")
         return kernels.explicit_objective(
-            m.indptr, m.indices, self._values[0], m.t_indptr,
-            self.user_factors, self.item_factors, reg_user, reg_item,
+            self._rows[0], self.matrix.t_indptr, self.user_factors, self.item_factors,
+            self.pair("regularization"),
         )
 
     def _epoch(self, epoch: int) -> float:
@@ -215,52 +212,48 @@ class WALS(MFModel):
         self.user_bias = None
         self.item_bias = None
         self.global_bias = 0.0
-        self._conf = (self.confidence(matrix.data), self.confidence(matrix.t_data))
+        conf = self.confidence(matrix.data)
+        # the confidences of the user side (CSR) and of the item side (CSC)
+        self._rows = ((matrix.indptr, matrix.indices, conf),
+                      (matrix.t_indptr, matrix.t_indices, self.confidence(matrix.t_data)))
         self._order = (kernels.heavy_first(matrix.indptr), kernels.heavy_first(matrix.t_indptr))
         w0 = float(self.params["unobserved_weight"])
         unrated = matrix.n_users * matrix.n_items - matrix.nnz
-        self._total_weight = float(np.sum(self._conf[0], dtype=np.float64)) + w0 * unrated
+        self._total_weight = float(np.sum(conf, dtype=np.float64)) + w0 * unrated
         self._user_loss = np.zeros(matrix.n_users)
         self._item_loss = np.zeros(matrix.n_items)
         self._item_gram = None      # Y^T Y after the last epoch, for the next user step
 
-    def _half_step(self, indptr, indices, conf, this, other, gram, reg, order, losses) -> None:
+    def _half_step(self, side: int, this, other, gram, losses) -> None:
+        """Update ``this`` (side 0: users, 1: items) with ``other`` and its Gram matrix fixed."""
         G = gram.astype(np.float32)
+        reg = self.pair("regularization")[side]
         w0 = float(self.params["unobserved_weight"])
         threads = numba.get_num_threads()
         if self.params["solver"] == "cg":
-            steps = int(self.params["cg_steps"])
-            kernels.implicit_half_cg(
-                indptr, indices, conf, this, other, G, reg, w0, steps, order, threads, losses
-            )
+            params = (reg, w0, int(self.params["cg_steps"]))
+            kernels.implicit_half_cg(self._rows[side], this, other, G, params, self._order[side], threads, losses)
         else:
             kernels.implicit_half_cholesky(
-                indptr, indices, conf, this, other, G, reg, w0, order, threads, losses
+                self._rows[side], this, other, G, (reg, w0), self._order[side], threads, losses
             )
 
     def user_step(self, item_gram: np.ndarray | None = None) -> None:
         """Update every user's factors with the item factors fixed (``item_gram``:
         their Gram matrix, when already known)."""
-        m = self.matrix
         gram = item_gram if item_gram is not None else kernels.gram(self.item_factors)
-        self._half_step(m.indptr, m.indices, self._conf[0], self.user_factors, self.item_factors,
-                        gram, self.pair("regularization")[0], self._order[0], self._user_loss)
+        self._half_step(0, self.user_factors, self.item_factors, gram, self._user_loss)
 
     def item_step(self, user_gram: np.ndarray | None = None) -> None:
         """Update every item's factors with the user factors fixed (``user_gram`` as above)."""
-        m = self.matrix
         gram = user_gram if user_gram is not None else kernels.gram(self.user_factors)
-        self._half_step(m.t_indptr, m.t_indices, self._conf[1], self.item_factors, self.user_factors,
-                        gram, self.pair("regularization")[1], self._order[1], self._item_loss)
+        self._half_step(1, self.item_factors, self.user_factors, gram, self._item_loss)
 
     def objective(self) -> float:
         """``implicit``'s normalized weighted loss (see the module docstring)."""
-        m = self.matrix
         reg_user, reg_item = self.pair("regularization")
         w0 = float(self.params["unobserved_weight"])
-        observed = kernels.implicit_row_losses(
-            m.indptr, m.indices, self._conf[0], self.user_factors, self.item_factors, w0
-        )
+        observed = kernels.implicit_row_losses(self._rows[0], self.user_factors, self.item_factors, w0)
         return kernels.implicit_loss(
             observed, kernels.gram(self.user_factors), kernels.gram(self.item_factors),
             reg_user, reg_item, w0, self._total_weight,
