@@ -98,9 +98,13 @@ class _Scores:
 
     def pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         out = np.empty(len(users), dtype=np.float64)
-        pair_scores(self.user_factors, self.item_factors, self.user_bias, self.item_bias,
-                    self.global_bias, users, items, out)
+        model = (self.user_factors, self.item_factors, self.user_bias, self.item_bias, self.global_bias)
+        pair_scores(model, users, items, out)
         return out
+
+    def scorer(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What ranking needs: (user_factors, item_factors, item_bias)."""
+        return self.user_factors, self.item_factors, self.item_bias
 
 
 def _bias(bias, n: int, name: str) -> np.ndarray:
@@ -126,16 +130,21 @@ def _exclusion(matrix: RatingMatrix | None, n_users: int) -> tuple[np.ndarray, n
     return indptr, matrix.indices.astype(np.int32)
 
 
-def _ranked_blocks(scores: _Scores, users, ex_indptr, ex_indices, rel_ptr, rel_items, ranks, n):
-    """Rank ``users`` a block at a time; yields (start, stop, top block (rows x n int32))."""
+def _ranked_blocks(scores: _Scores, users, excluded, relevant, ranks, n):
+    """Rank ``users`` a block at a time; yields (start, stop, top block (rows x n int32)).
+
+    ``excluded``: (ex_indptr, ex_indices) over user ids; ``relevant``: (rel_ptr, rel_items)
+    over the positions of ``users`` (see ``rank_users``).
+    """
+    rel_ptr, rel_items = relevant
     top = np.empty((min(BLOCK_USERS, len(users)), n), dtype=np.int32)
     for start in range(0, len(users), BLOCK_USERS):
         stop = min(start + BLOCK_USERS, len(users))
         block_ptr = rel_ptr[start:stop + 1]
         block_top = top[: stop - start]
-        rank_users(scores.user_factors, scores.item_factors, scores.item_bias, users[start:stop],
-                   ex_indptr, ex_indices, block_ptr - block_ptr[0],
-                   rel_items[block_ptr[0]:block_ptr[-1]], ranks[block_ptr[0]:block_ptr[-1]], block_top)
+        block_relevant = (block_ptr - block_ptr[0], rel_items[block_ptr[0]:block_ptr[-1]])
+        rank_users(scores.scorer(), users[start:stop], excluded, block_relevant,
+                   ranks[block_ptr[0]:block_ptr[-1]], block_top)
         yield start, stop, block_top
 
 
@@ -157,12 +166,10 @@ def top_items(model, users, n: int, exclude=None) -> np.ndarray:
     exclude = None if exclude is None else as_matrix(exclude)
     if exclude is not None:
         scores.check(1, _max_item(exclude) + 1, "exclude")
-    ex_indptr, ex_indices = _exclusion(exclude, scores.n_users)
-    rel_ptr = np.zeros(len(users) + 1, dtype=np.int64)
-    no_items = np.zeros(0, dtype=np.int32)
+    excluded = _exclusion(exclude, scores.n_users)
+    no_relevant = (np.zeros(len(users) + 1, dtype=np.int64), np.zeros(0, dtype=np.int32))
     no_ranks = np.zeros(0, dtype=np.int64)
-    for start, stop, top in _ranked_blocks(scores, users, ex_indptr, ex_indices, rel_ptr,
-                                           no_items, no_ranks, int(n)):
+    for start, stop, top in _ranked_blocks(scores, users, excluded, no_relevant, no_ranks, int(n)):
         out[start:stop] = top
     return out
 
@@ -248,8 +255,9 @@ class Evaluator:
         depth = int(self.cutoffs.max())
         first_position = np.full(scores.n_items, depth, dtype=np.int64)
         ranks = np.empty(len(self.rel_items), dtype=np.int64)
-        for _, _, top in _ranked_blocks(scores, self.users, self.ex_indptr, self.ex_indices,
-                                        self.rel_ptr, self.rel_items, ranks, depth):
+        excluded = (self.ex_indptr, self.ex_indices)
+        relevant = (self.rel_ptr, self.rel_items)
+        for _, _, top in _ranked_blocks(scores, self.users, excluded, relevant, ranks, depth):
             mark_coverage(top, first_position)
         per_user = np.empty((self.n_users, 3 + 4 * len(self.cutoffs)), dtype=np.float64)
         user_metrics(self.rel_ptr, ranks, self.cutoffs, PATIENCE, per_user)

@@ -22,8 +22,12 @@ SKIP = 32
 
 
 @njit(cache=True, parallel=True)
-def pair_scores(user_factors, item_factors, user_bias, item_bias, global_bias, users, items, out):
-    """out[p] = global_bias + user_bias[u] + item_bias[i] + user_factors[u] . item_factors[i], in float64."""
+def pair_scores(model, users, items, out):
+    """out[p] = global_bias + user_bias[u] + item_bias[i] + user_factors[u] . item_factors[i], in float64.
+
+    ``model``: ``(user_factors, item_factors, user_bias, item_bias, global_bias)``.
+    """
+    user_factors, item_factors, user_bias, item_bias, global_bias = model
     k = user_factors.shape[1]
     for p in prange(users.shape[0]):
         u = users[p]
@@ -228,15 +232,20 @@ def rank_row(row, excluded, relevant, ranks, top):
 
 
 @njit(cache=True, parallel=True)
-def rank_users(user_factors, item_factors, item_bias, users, ex_indptr, ex_indices,
-               rel_ptr, rel_items, ranks, top):
+def rank_users(scorer, users, excluded, relevant, ranks, top):
     """Score and rank ``users``, in parallel over chunks of CHUNK users.
 
-    User ``users[j]`` has the training items ``ex_indices[ex_indptr[u]:ex_indptr[u+1]]``
-    (not candidates) and the relevant items ``rel_items[rel_ptr[j]:rel_ptr[j+1]]``, whose
-    ranks go to the same positions of ``ranks``; ``top[j]`` gets its best items. Memory:
-    one GROUP x items float32 buffer per running chunk.
+    ``scorer``: ``(user_factors, item_factors, item_bias)``; ``excluded``: ``(ex_indptr,
+    ex_indices)``, CSR over user ids; ``relevant``: ``(rel_ptr, rel_items)``, CSR over the
+    positions j of ``users``. User ``users[j]`` has the training items
+    ``ex_indices[ex_indptr[u]:ex_indptr[u+1]]`` (not candidates) and the relevant items
+    ``rel_items[rel_ptr[j]:rel_ptr[j+1]]``, whose ranks go to the same positions of
+    ``ranks``; ``top[j]`` gets its best items. Memory: one GROUP x items float32 buffer
+    per running chunk.
     """
+    user_factors, item_factors, item_bias = scorer
+    ex_indptr, ex_indices = excluded
+    rel_ptr, rel_items = relevant
     n = users.shape[0]
     for chunk in prange((n + CHUNK - 1) // CHUNK):
         scores = np.empty((GROUP, item_factors.shape[0]), dtype=np.float32)
