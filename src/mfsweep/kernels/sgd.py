@@ -301,7 +301,7 @@ def adam_epoch(triples, model, state, optimizer, reg, batch_size, step):
     ``optimizer``: ``(lr, beta1, beta2, eps, weight_decay)``. Biases are 1-D arrays; they are
     updated through (n, 1) views.
     """
-    mu, P, Q, bu, bi = model
+    _, P, Q, bu, bi = model
     sP, sQ, sbu, sbi = state
     gradient = (sP[0], sQ[0], sbu[0], sbi[0])
     column_bu = (_column(sbu[0]), _column(sbu[1]), _column(sbu[2]))
