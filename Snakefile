@@ -2,7 +2,8 @@
 # The logic lives in the mfsweep package (src/mfsweep); rules only wire files together.
 from snakemake.utils import min_version
 
-import mfsweep.workflow as mf
+import mfsweep.pipeline.workflow as mf
+from mfsweep.pipeline import paths
 
 min_version("9.0")
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mfsweep.config import ConfigError, load, validate
+from mfsweep.pipeline.config import ConfigError, load, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,9 @@ def minimal():
 
 
 def test_defaults_are_filled_in():
-    config = validate(minimal())
+    config = minimal()
+    trials = validate(config)
+    assert list(trials) == list(config["models"]) and all(trials.values())
     assert config["splits"]["random"] == {
         "method": "random", "test_fraction": 0.2, "validation_fraction": 0.1, "folds": 1, "holdout": 5, "seed": 42,
     }
@@ -95,7 +97,8 @@ def test_load_names_a_missing_file(tmp_path):
 def test_user_split_defaults_to_five_folds():
     config = minimal()
     config["splits"]["user"] = {"method": "user"}
-    assert validate(config)["splits"]["user"]["folds"] == 5
+    validate(config)
+    assert config["splits"]["user"]["folds"] == 5
 
 
 def test_validate_does_not_need_a_copy():

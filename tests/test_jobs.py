@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 import mfsweep.models
-from mfsweep import jobs
-from mfsweep.analysis import records_of
+from mfsweep.pipeline import jobs
 from mfsweep.io import write_parquet
 from mfsweep.splits import split_fold
 
@@ -66,7 +65,7 @@ TRIALS = {"aaaaaaaaaa": {"embedding_size": 4, "regularization": 0.1}, "bbbbbbbbb
 
 def test_a_batch_trains_each_trial_and_evaluates_each(fold, tmp_path):
     run_train(fold, tmp_path / "out", TRIALS)
-    metrics = records_of(run_evaluate(fold, tmp_path / "out"))
+    metrics = run_evaluate(fold, tmp_path / "out")
     assert [m["trial"] for m in metrics] == list(TRIALS)
     for record in metrics:
         assert record["stop_reason"] in ("max_epochs", "plateau") and record["error"] is None
@@ -77,10 +76,13 @@ def test_a_batch_trains_each_trial_and_evaluates_each(fold, tmp_path):
     assert set(history["trial"]) == set(TRIALS)
 
 
-def test_a_lone_trial_keeps_the_flat_record_shape(fold, tmp_path):
+def test_a_lone_trial_has_the_shape_of_a_batch_of_one(fold, tmp_path):
     run_train(fold, tmp_path / "out", {"aaaaaaaaaa": TRIALS["aaaaaaaaaa"]})
     metrics = run_evaluate(fold, tmp_path / "out")
-    assert metrics["trial"] == "aaaaaaaaaa" and "trials" not in metrics
+    record = json.loads((tmp_path / "out" / "record.json").read_text())
+    assert [m["trial"] for m in metrics] == [r["trial"] for r in record] == ["aaaaaaaaaa"]
+    with np.load(tmp_path / "out" / "model.npz") as arrays:
+        assert arrays.files and all(name.startswith("aaaaaaaaaa/") for name in arrays.files)
 
 
 class Broken(mfsweep.models.base.MFModel):
@@ -102,7 +104,7 @@ def failing_create(kind, **params):
 def test_a_failing_trial_is_recorded_and_the_others_go_on(fold, tmp_path, monkeypatch):
     monkeypatch.setattr(mfsweep.models, "create", failing_create)
     run_train(fold, tmp_path / "out", TRIALS)
-    metrics = {m["trial"]: m for m in records_of(run_evaluate(fold, tmp_path / "out"))}
+    metrics = {m["trial"]: m for m in run_evaluate(fold, tmp_path / "out")}
     failed = metrics["bbbbbbbbbb"]
     assert failed["stop_reason"] == "failed"
     assert failed["error"] == "FloatingPointError: the solver blew up"
@@ -120,7 +122,7 @@ def test_fail_fast_stops_at_the_first_failing_trial(fold, tmp_path, monkeypatch)
 
 def test_a_diverging_trial_writes_no_test_results(fold, tmp_path):
     run_train(fold, tmp_path / "out", {"cccccccccc": {"embedding_size": 4, "learning_rate": 1000.0}}, kind="sgd")
-    metrics = run_evaluate(fold, tmp_path / "out")
+    (metrics,) = run_evaluate(fold, tmp_path / "out")
     assert metrics["stop_reason"] == "diverged" and metrics["test"] is None
     assert np.isfinite(pd.read_parquet(tmp_path / "out" / "history.parquet")["train_loss"]).all()
 
@@ -129,7 +131,7 @@ def test_same_inputs_same_factors_and_metrics(fold, tmp_path):
     runs = []
     for name in ("one", "two"):
         run_train(fold, tmp_path / name, TRIALS)
-        runs.append(records_of(run_evaluate(fold, tmp_path / name)))
+        runs.append(run_evaluate(fold, tmp_path / name))
     timing = {"train_seconds", "cpu_seconds", "validation_seconds", "evaluate_seconds", "commit"}
     for first, second in zip(*runs):
         assert {k: v for k, v in first.items() if k not in timing} == {k: v for k, v in second.items() if k not in timing}

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from mfsweep.matrix import RatingMatrix
-from mfsweep.metrics import Evaluator, evaluate, higher_is_better, metric_names, top_items
+from mfsweep.metrics import Evaluator, evaluate, top_items
+from mfsweep.trials import higher_is_better, metric_names
 
 
 def model(user_factors, item_factors, user_bias=None, item_bias=None, global_bias=0.0):

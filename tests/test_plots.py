@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mfsweep import plots
+from mfsweep import trials as trials_module
 
 FOLDS = (0, 1)
 # trial -> (embedding_size, learning_rate, regularization.user, valid RMSE per fold, stop reason per fold, epochs)
@@ -77,18 +78,18 @@ def svg_text(path):
 
 # ----- tables --------------------------------------------------------------------------------
 def test_trial_table_marks_unusable_trials_and_averages_folds(trials):
-    table = plots.trial_table(trials, "RMSE").set_index("trial")
+    table = trials_module.trial_table(trials, "RMSE").set_index("trial")
     assert list(table["status"]) == ["ok", "ok", "ok", "ok", "diverged", "failed"]
     assert table.loc["t02", "mean"] == pytest.approx(0.94)
     assert (table.loc["t02", "min"], table.loc["t02", "max"]) == (0.93, 0.95)
     assert math.isnan(table.loc["t05", "mean"]) and math.isnan(table.loc["t06", "mean"])
     assert table.loc["t03", "epochs_completed"] == 10
-    assert plots.best_trial(table.reset_index(), "RMSE") == "t02"
-    assert plots.best_trial(table.reset_index(), "NDCG@10") == "t01"  # all tie: first in id order
+    assert trials_module.best_trial(table.reset_index(), "RMSE") == "t02"
+    assert trials_module.best_trial(table.reset_index(), "NDCG@10") == "t01"  # all tie: first in id order
 
 
 def test_tuned_parameters_are_those_with_more_than_one_value(trials):
-    assert plots.tuned_parameters(trials) == ["param.embedding_size", "param.learning_rate",
+    assert trials_module.tuned_parameters(trials) == ["param.embedding_size", "param.learning_rate",
                                               "param.regularization.user"]
 
 
@@ -125,7 +126,7 @@ def best_json(model, trial, rmse, seconds, folds=2):
 
 
 def test_compare_gives_one_row_per_model_with_test_metrics_in_order():
-    frame = plots.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
+    frame = trials_module.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
                            best_json("sgd-biased", "bbbbbbbbbb", 0.93, 12.0),
                            best_json("sgd", None, None, None)])
     assert list(frame["model"]) == ["als-biased", "sgd-biased", "sgd"]
@@ -135,7 +136,7 @@ def test_compare_gives_one_row_per_model_with_test_metrics_in_order():
     assert frame.loc[0, "test.RMSE"] == 0.91 and frame.loc[1, "train_seconds"] == 12.0
     assert pd.isna(frame.loc[2, "trial"]) and math.isnan(frame.loc[2, "test.RMSE"])
     with pytest.raises(ValueError, match="no best.json"):
-        plots.compare([])
+        trials_module.compare([])
 
 
 # ----- figures -------------------------------------------------------------------------------
@@ -207,7 +208,7 @@ def test_iteration_completion_without_validation_uses_training_loss(trials, hist
 
 
 def test_comparison_figure(tmp_path):
-    frame = plots.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
+    frame = trials_module.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
                            best_json("sgd-biased", "bbbbbbbbbb", 0.93, 12.0),
                            best_json("sgd", None, None, None)])
     path = tmp_path / "comparison.svg"
@@ -221,7 +222,7 @@ def test_comparison_figure(tmp_path):
 
 
 def test_comparison_figure_with_one_fold_and_one_model(tmp_path):
-    frame = plots.compare([best_json("als", "aaaaaaaaaa", 0.95, 1.0, folds=1)])
+    frame = trials_module.compare([best_json("als", "aaaaaaaaaa", 0.95, 1.0, folds=1)])
     path = tmp_path / "comparison.svg"
     plots.plot_comparison(frame, path, metrics=["RMSE", "NDCG@10"])
     text = svg_text(path)
@@ -241,7 +242,7 @@ def test_cost_figure(trials, tmp_path):
 
 
 def test_cost_runs_count_the_epoch_that_diverged(trials):
-    runs = plots._cost_runs(trials).set_index(["trial", "fold"])
+    runs = plots.models._cost_runs(trials).set_index(["trial", "fold"])
     assert runs.loc[("t05", 1), "per_epoch"] == pytest.approx(0.01 * 32)
     assert runs.loc[("t02", 0), "per_epoch"] == pytest.approx(0.01 * 8)
     assert ("t06", 0) not in runs.index
@@ -335,22 +336,14 @@ def fake_snakemake(tmp_path, name, inputs, outputs, settings=None, **wildcards):
                            wildcards=SimpleNamespace(dataset="synth", split="kfold", **wildcards))
 
 
-def test_model_metric_follows_the_early_stopping_setting():
-    from mfsweep.plot_jobs import model_metric
-
-    assert model_metric({"kind": "als", "early_stopping": {"metric": None}}) == "RMSE"
-    assert model_metric({"kind": "wals", "early_stopping": {"metric": None}}) == "NDCG"
-    assert model_metric({"kind": "sgd", "early_stopping": {"metric": "MAE"}}) == "MAE"
-
-
 def test_plot_jobs_write_every_figure_and_the_comparison_table(trials, history, tmp_path):
-    from mfsweep import plot_jobs
-    from mfsweep.analysis import select_best
     from mfsweep.io import write_json, write_parquet
+    from mfsweep.pipeline import paths, plot_jobs
+    from mfsweep.trials import select_best
 
     summaries = {}
     for model, frame in (("sgd-biased", trials), ("als", trial_rows("als", specs={"t02": SPECS["t02"]}))):
-        folder = tmp_path / "summary" / model
+        folder = tmp_path / paths.build(paths.SUMMARY, dataset="synth", split="kfold", model=model)
         write_parquet(frame.assign(model=model), folder / "trials.parquet")
         write_parquet(history_rows(frame), folder / "history.parquet")
         write_json(select_best(frame.assign(model=model), "RMSE"), folder / "best.json")
@@ -360,8 +353,9 @@ def test_plot_jobs_write_every_figure_and_the_comparison_table(trials, history, 
     for name in ("embedding_size", "learning_parameters", "iteration_completion", "folds"):
         inputs = Files(trials=folder / "trials.parquet", history=folder / "history.parquet", best=folder / "best.json")
         out = tmp_path / "plots" / f"{name}.svg"
-        getattr(plot_jobs, f"plot_{name}")(fake_snakemake(tmp_path, name, inputs, Files(out), settings,
-                                                          model="sgd-biased"))
+        job = fake_snakemake(tmp_path, name, inputs, Files(out), settings, model="sgd-biased")
+        job.params.figure = name
+        plot_jobs.draw(job)
         assert "sgd-biased on synth / kfold" in svg_text(out)
         assert "12 trial x fold rows" in (tmp_path / f"{name}.log").read_text()
     assert "selected trial t02" in svg_text(tmp_path / "plots" / "iteration_completion.svg")
@@ -403,7 +397,7 @@ def render_caption(name, config, **wildcards):
 def report_config():
     import yaml
 
-    from mfsweep.workflow import validate
+    from mfsweep.pipeline.workflow import validate
 
     config = yaml.safe_load((Path(__file__).parent / "configs" / "tiny.yaml").read_text())
     config["datasets"]["ml-100k"] = {"source": "movielens"}
@@ -438,7 +432,7 @@ def test_workflow_description_renders_with_the_config(report_config):
 
 
 def test_comparison_leaves_implicit_models_out_of_rating_panels(tmp_path):
-    frame = plots.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
+    frame = trials_module.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
                            best_json("wals", "cccccccccc", 3.2, 1.0)])
     path = tmp_path / "comparison.svg"
     plots.plot_comparison(frame, path, metrics=["RMSE", "NDCG"])

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfsweep import report_jobs
-from mfsweep.analysis import select_best
+from mfsweep.pipeline import report_jobs
+from mfsweep.trials import select_best
 from workflow_helpers import ROOT, snakemake
 
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"

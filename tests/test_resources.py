@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfsweep import resources as res
+from mfsweep.pipeline import resources as res
 from mfsweep.data.movielens import MOVIELENS
 from mfsweep.models import KINDS
 
@@ -19,8 +19,9 @@ def test_every_model_kind_has_a_size():
     assert set(res.FACTOR_COPIES) == set(KINDS)
 
 
-def test_every_movielens_release_has_a_ratings_count():
-    assert set(res.MOVIELENS_RATINGS) == set(MOVIELENS)
+def test_every_movielens_release_sizes_its_prepare_job():
+    for name, release in MOVIELENS.items():
+        assert res.dataset_ratings({"source": "movielens", "name": name}) == release.n_ratings > 0
 
 
 def grid(**axes):
@@ -77,10 +78,8 @@ def test_evaluate_split_and_prepare_grow_with_the_ratings():
 
 def test_threads_never_fall_as_data_grows_and_stay_in_bounds():
     counts = [0, 1, 10_000, 999_999, 1_000_000, 5_000_000, 20_000_000, 10**9]
-    for threads in (res.train_threads, res.evaluate_threads, res.prepare_threads):
-        values = [threads(n) for n in counts]
-        assert values == sorted(values) and values[0] == 1 and max(values) <= 8
-    assert res.train_threads(72_000) == 1 and res.train_threads(23_000_000) == 8
+    values = [res.prepare_threads(n) for n in counts]
+    assert values == sorted(values) and values[0] == 1 and max(values) <= 8
 
 
 def test_small_jobs_get_the_floors():
@@ -114,7 +113,7 @@ MEASURED = [("als-biased", 64, 719, 0.68), ("als-biased", 256, 769, 6.3), ("wals
 def test_estimates_cover_the_measurements(kind, k, peak_mb, epoch_s):
     memory = res.train_mem_mb(3_600_000, 30_000, 15_000, k, kind)
     assert memory >= res.SNAKEMAKE_MB + peak_mb * 1.2
-    estimate = res.epoch_seconds(3_600_000, 45_000, k, kind, res.BATCH_SIZE.get(kind, 1))
+    estimate = res.epoch_seconds(3_600_000, 45_000, k, kind, res.default_param(kind, "batch_size", 1))
     assert 0.8 * epoch_s <= estimate <= 5 * epoch_s
 
 

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from mfsweep.models.base import MFModel
-from mfsweep.train import Plateau, run_trial, selection_metric
+from mfsweep.train import Plateau, run_trial
+from mfsweep.trials import selection_metric
 
 
 class Scripted(MFModel):

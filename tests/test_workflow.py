@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from mfsweep.analysis import records_of
 from workflow_helpers import ROOT, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -81,7 +80,7 @@ def test_sweep_writes_every_trial_fold_and_a_best_per_model(sweep):
 def test_batched_trials_share_a_job_and_keep_their_own_records(sweep):
     units = sorted((sweep / "results" / "trials" / "synth" / "kfold" / "sgd-biased").iterdir())
     assert len(units) == 2 and all(u.name.startswith("b") for u in units)
-    records = {u: records_of(json.loads((u / "fold0" / "metrics.json").read_text())) for u in units}
+    records = {u: json.loads((u / "fold0" / "metrics.json").read_text()) for u in units}
     assert sorted(len(r) for r in records.values()) == [1, 2]
     for unit, unit_records in records.items():
         history = pd.read_parquet(unit / "fold0" / "history.parquet")
@@ -91,7 +90,7 @@ def test_batched_trials_share_a_job_and_keep_their_own_records(sweep):
 
 def test_metrics_json_carries_the_public_contract(sweep):
     path = next((sweep / "results" / "trials" / "synth" / "kfold" / "als-biased").rglob("metrics.json"))
-    metrics = json.loads(path.read_text())
+    (metrics,) = json.loads(path.read_text())
     for key in ("model", "kind", "params", "epochs_completed", "stop_reason", "train_seconds", "cpu_seconds",
                 "validation", "test", "version", "config_hash"):
         assert key in metrics, key

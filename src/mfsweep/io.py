@@ -1,8 +1,9 @@
-"""Atomic file writes: a killed job never leaves a file that looks complete."""
+"""File reads and atomic writes: a killed job never leaves a file that looks complete."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -64,3 +65,18 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def parquet_rows(path: str | os.PathLike) -> int:
+    """Rows of a parquet file, from its metadata.
+
+    A missing file raises FileNotFoundError carrying the file name, which is how
+    snakemake tells a resource function of a job whose input is still to be made (it
+    shows such values as <TBD> in a dry run) from a real error; pyarrow's own error
+    carries no file name.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "no such parquet file", str(path))
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows

@@ -40,40 +40,11 @@ import pandas as pd
 
 from mfsweep.kernels.ranking import mark_coverage, pair_scores, rank_users, user_metrics
 from mfsweep.matrix import RatingMatrix, as_matrix
+from mfsweep.trials import check_cutoffs, metric_names
 
-RATING_METRICS = ("RMSE", "MAE", "RMSE_user", "MAE_user")
-CUTOFF_METRICS = ("NDCG", "Precision", "Recall", "HitRate", "Coverage")
 PATIENCE = 0.85
 #: Users ranked per kernel call: bounds the top-k buffer (the scores take 8 x items per thread).
 BLOCK_USERS = 8192
-
-
-def metric_names(cutoffs) -> list[str]:
-    """Every metric key, in the order the evaluation returns them."""
-    names = [*RATING_METRICS, "NDCG"]
-    for k in _check_cutoffs(cutoffs):
-        names += [f"{metric}@{k}" for metric in CUTOFF_METRICS]
-    return names + ["RBP", "RecipRank"]
-
-
-def higher_is_better(name: str) -> bool:
-    """False for the error metrics (RMSE, MAE and their per-user means), True otherwise."""
-    base = name.split("@", 1)[0]
-    if base in RATING_METRICS:
-        return False
-    if base in ("NDCG", "RBP", "RecipRank") or ("@" in name and base in CUTOFF_METRICS):
-        return True
-    raise ValueError(f"unknown metric {name!r}; known: {', '.join(metric_names([10]))} (any @k)")
-
-
-def _check_cutoffs(cutoffs) -> list[int]:
-    values = list(cutoffs)
-    for k in values:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"cutoffs: each must be an integer >= 1, got {k!r}")
-    if len(set(values)) != len(values):
-        raise ValueError(f"cutoffs: repeated value in {values}")
-    return [int(k) for k in values]
 
 
 class _Scores:
@@ -186,7 +157,7 @@ class Evaluator:
 
     def __init__(self, train, truth: pd.DataFrame, cutoffs=(10, 100), relevance_threshold=None,
                  max_users: int | None = None, seed: int = 0) -> None:
-        self.cutoffs = np.asarray(_check_cutoffs(cutoffs), dtype=np.int64)
+        self.cutoffs = np.asarray(check_cutoffs(cutoffs), dtype=np.int64)
         self.names = metric_names(self.cutoffs.tolist())
         missing = [c for c in ("user", "item", "rating") if c not in truth.columns]
         if missing:

@@ -16,7 +16,8 @@ import math
 
 import numpy as np
 
-from mfsweep.models import ParameterError, create
+from mfsweep.models import create
+from mfsweep.trials import nest_params
 
 DISTRIBUTIONS = ("uniform", "loguniform", "loguniform_int")
 
@@ -47,10 +48,10 @@ def expand(model: dict) -> dict[str, dict]:
         points = _grid_points(space)
     trials: dict[str, dict] = {}
     for point in points:
-        params = _nest(point)
         try:
+            params = nest_params(point)
             create(model["kind"], **{**params, "epochs": int(model.get("max_epochs", 30))})
-        except ParameterError as error:
+        except ValueError as error:  # a ParameterError, or a malformed dotted name
             raise SearchError(str(error)) from None
         trials.setdefault(trial_id(params), params)
     return trials
@@ -112,23 +113,3 @@ def _sample(value, rng: np.random.Generator):
 def _round(value: float, digits: int = 4) -> float:
     """Four significant digits: readable tables and ids, and far finer than any search needs."""
     return float(f"{value:.{digits}g}")
-
-
-def _nest(point: dict) -> dict:
-    """``{"regularization.user": a, "regularization.item": b}`` -> ``{"regularization": {"user": a, "item": b}}``."""
-    params: dict = {}
-    for name in sorted(point):
-        value = point[name]
-        if "." in name:
-            head, tail = name.split(".", 1)
-            if tail not in ("user", "item"):
-                raise SearchError(f"params.{name}: a dotted name must end in .user or .item")
-            params.setdefault(head, {})
-            if not isinstance(params[head], dict):
-                raise SearchError(f"params.{head}: given both as a whole and as {name}")
-            params[head][tail] = value
-        else:
-            if name in params:
-                raise SearchError(f"params.{name}: given both as a whole and per user/item")
-            params[name] = value
-    return params

@@ -12,30 +12,9 @@ import numpy as np
 import pandas as pd
 
 from mfsweep.models.base import MFModel
+from mfsweep.trials import lower_is_better
 
 log = logging.getLogger("mfsweep.train")
-
-#: How a trial ended.
-STOP_REASONS = ("max_epochs", "plateau", "diverged", "failed")
-
-
-#: Kinds trained on implicit feedback: their scores rank items but are not ratings.
-IMPLICIT_KINDS = ("wals",)
-
-
-def selection_metric(kind: str) -> str:
-    """The validation metric a model kind is tuned and stopped on by default."""
-    return "NDCG" if kind in IMPLICIT_KINDS else "RMSE"
-
-
-def model_metric(settings: dict) -> str:
-    """The validation metric a configured model is stopped and selected on."""
-    return (settings.get("early_stopping") or {}).get("metric") or selection_metric(settings["kind"])
-
-
-def lower_is_better(metric: str) -> bool:
-    return metric in ("train_loss", "RMSE", "MAE", "RMSE_user", "MAE_user")
-
 
 @dataclass
 class Plateau:

@@ -11,8 +11,8 @@ rule collect:
         metrics=model_files("metrics.json"),
         histories=model_files("history.parquet"),
     output:
-        trials=f"{mf.SUMMARY}/trials.parquet",
-        history=f"{mf.SUMMARY}/history.parquet",
+        trials=f"{paths.SUMMARY}/trials.parquet",
+        history=f"{paths.SUMMARY}/history.parquet",
     log:
         "logs/collect/{dataset}/{split}/{model}.log",
     conda:
@@ -23,9 +23,9 @@ rule collect:
 
 rule select_best:
     input:
-        f"{mf.SUMMARY}/trials.parquet",
+        f"{paths.SUMMARY}/trials.parquet",
     output:
-        f"{mf.SUMMARY}/best.json",
+        f"{paths.SUMMARY}/best.json",
     params:
         settings=model_settings,
     log:

@@ -1,19 +1,16 @@
 # Wildcard patterns and the input functions the rules share.
 import re
 
-import mfsweep.resources as res
+import mfsweep.pipeline.resources as res
 from mfsweep.data import MOVIELENS as MOVIELENS_ARCHIVES
+from mfsweep.io import parquet_rows
 
 
 MOVIELENS = "|".join(re.escape(name) for name in MOVIELENS_ARCHIVES)
 
 
 wildcard_constraints:
-    dataset=r"[A-Za-z0-9][A-Za-z0-9._-]*",
-    split=r"[A-Za-z0-9][A-Za-z0-9._-]*",
-    model=r"[A-Za-z0-9][A-Za-z0-9._-]*",
-    trial=r"[0-9a-f]{10}|b[0-9a-f]{9}",
-    fold=r"\d+",
+    **paths.WILDCARDS,
 
 
 def unit_sizes(wildcards):
@@ -30,11 +27,11 @@ def dataset_size(wildcards):
 
 
 def split_part(part):
-    return f"{mf.SPLIT}/{part}.parquet"
+    return paths.file(paths.SPLIT, f"{part}.parquet")
 
 
-def dataset_file(name):
-    return f"results/data/{{dataset}}/{name}.parquet"
+def dataset_file(table):
+    return paths.DATASET.replace("{table}", table)
 
 
 def train_threads(wildcards):
@@ -53,7 +50,7 @@ def model_files(name):
 
 
 def model_output():
-    path = f"{mf.TRIAL}/model.npz"
+    path = paths.file(paths.TRIAL, "model.npz")
     return path if config["keep_models"] else temp(path)
 
 
@@ -68,10 +65,10 @@ def model_settings(wildcards):
     return mf.canonical(config["models"][wildcards.model])
 
 
-# Cluster resources (mfsweep.resources): sized from the fold's ratings, users and items,
+# Cluster resources (mfsweep.pipeline.resources): sized from the fold's ratings, users and items,
 # the unit's embedding sizes and the model kind; doubled on each retry.
 def fold_sizes(input):
-    return res.parquet_rows(input.train), res.parquet_rows(input.users), res.parquet_rows(input.catalog)
+    return parquet_rows(input.train), parquet_rows(input.users), parquet_rows(input.catalog)
 
 
 def train_mem_mb(wildcards, input, attempt):

@@ -7,7 +7,7 @@ localrules:
 
 rule download:
     output:
-        "resources/raw/{name}.zip",
+        paths.RAW,
     log:
         "logs/download/{name}.log",
     benchmark:

@@ -3,14 +3,14 @@
 
 rule evaluate:
     input:
-        model=f"{mf.TRIAL}/model.npz",
-        record=f"{mf.TRIAL}/record.json",
+        model=f"{paths.TRIAL}/model.npz",
+        record=f"{paths.TRIAL}/record.json",
         train=split_part("train"),
         test=split_part("test"),
         users=dataset_file("users"),
         catalog=dataset_file("items"),
     output:
-        f"{mf.TRIAL}/metrics.json",
+        f"{paths.TRIAL}/metrics.json",
     params:
         evaluation=lambda wildcards: mf.test_settings(config),
     threads: train_threads

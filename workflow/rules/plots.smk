@@ -1,200 +1,50 @@
-# Analysis figures: per model, and across the models of a dataset/split; each in the report with a caption.
-
-MODEL_PLOTS = f"{mf.PLOTS}/{{model}}"
-COMPARISON = "results/summary/{dataset}/{split}/comparison"
-
-
-localrules:
-    plot_embedding_size,
-    plot_learning_parameters,
-    plot_iteration_completion,
-    plot_folds,
-    plot_comparison,
-    plot_cost,
+# The report's figures and tables, one rule each, made from the table in
+# mfsweep.pipeline.figures: per model, or across the models an experiment runs on a
+# dataset and split (in the experiments' order). Each is in the report with its caption.
+from mfsweep.pipeline.figures import FIGURES, SUMMARY_FILES
 
 
-rule plot_embedding_size:
-    input:
-        trials=f"{mf.SUMMARY}/trials.parquet",
-    output:
-        report(
-            f"{MODEL_PLOTS}/embedding_size.svg",
-            caption="../../reports/embedding_size.rst",
-            category="{dataset} / {split}",
-            subcategory="{model}",
-            labels={"model": "{model}", "figure": "embedding size"},
-        ),
-    params:
-        settings=model_settings,
-    log:
-        "logs/plot_embedding_size/{dataset}/{split}/{model}.log",
-    benchmark:
-        "benchmarks/plot_embedding_size/{dataset}/{split}/{model}.tsv"
-    conda:
-        "../../envs/mfsweep.yaml"
-    script:
-        "../scripts/plot_embedding_size.py"
+def figure_inputs(figure):
+    if figure.per_model:
+        return {name: paths.file(paths.SUMMARY, SUMMARY_FILES[name]) for name in figure.inputs}
+    return {name: split_model_files(SUMMARY_FILES[name]) for name in figure.inputs}
 
 
-rule plot_learning_parameters:
-    input:
-        trials=f"{mf.SUMMARY}/trials.parquet",
-    output:
-        report(
-            f"{MODEL_PLOTS}/learning_parameters.svg",
-            caption="../../reports/learning_parameters.rst",
-            category="{dataset} / {split}",
-            subcategory="{model}",
-            labels={"model": "{model}", "figure": "learning parameters"},
-        ),
-    params:
-        settings=model_settings,
-    log:
-        "logs/plot_learning_parameters/{dataset}/{split}/{model}.log",
-    benchmark:
-        "benchmarks/plot_learning_parameters/{dataset}/{split}/{model}.tsv"
-    conda:
-        "../../envs/mfsweep.yaml"
-    script:
-        "../scripts/plot_learning_parameters.py"
+def figure_outputs(figure):
+    scope = "{model}" if figure.per_model else "all models"
+    shown = report(
+        figure.output,
+        caption=f"../../{figure.caption}",
+        category="{dataset} / {split}",
+        subcategory=scope,
+        labels={"model": scope, "figure": figure.label},
+    )
+    return {"figure": shown, "table": figure.table} if figure.table else {"figure": shown}
 
 
-rule plot_iteration_completion:
-    input:
-        trials=f"{mf.SUMMARY}/trials.parquet",
-        history=f"{mf.SUMMARY}/history.parquet",
-        best=f"{mf.SUMMARY}/best.json",
-    output:
-        report(
-            f"{MODEL_PLOTS}/iteration_completion.svg",
-            caption="../../reports/iteration_completion.rst",
-            category="{dataset} / {split}",
-            subcategory="{model}",
-            labels={"model": "{model}", "figure": "iteration completion"},
-        ),
-    params:
-        settings=model_settings,
-    log:
-        "logs/plot_iteration_completion/{dataset}/{split}/{model}.log",
-    benchmark:
-        "benchmarks/plot_iteration_completion/{dataset}/{split}/{model}.tsv"
-    conda:
-        "../../envs/mfsweep.yaml"
-    script:
-        "../scripts/plot_iteration_completion.py"
+def figure_log(figure, folder):
+    scope = "{dataset}/{split}/{model}" if figure.per_model else "{dataset}/{split}"
+    return f"{folder}/{figure.rule}/{scope}"
 
 
-rule plot_folds:
-    input:
-        trials=f"{mf.SUMMARY}/trials.parquet",
-    output:
-        report(
-            f"{MODEL_PLOTS}/folds.svg",
-            caption="../../reports/folds.rst",
-            category="{dataset} / {split}",
-            subcategory="{model}",
-            labels={"model": "{model}", "figure": "folds"},
-        ),
-    params:
-        settings=model_settings,
-    log:
-        "logs/plot_folds/{dataset}/{split}/{model}.log",
-    benchmark:
-        "benchmarks/plot_folds/{dataset}/{split}/{model}.tsv"
-    conda:
-        "../../envs/mfsweep.yaml"
-    script:
-        "../scripts/plot_folds.py"
+for figure in FIGURES:
 
-
-# The models compared are those the experiments run on the dataset/split, in the experiments' order.
-rule plot_comparison:
-    input:
-        best=split_model_files("best.json"),
-    output:
-        table=f"{COMPARISON}.parquet",
-        figure=report(
-            f"{COMPARISON}.svg",
-            caption="../../reports/comparison.rst",
-            category="{dataset} / {split}",
-            subcategory="all models",
-            labels={"figure": "model comparison", "model": "all models"},
-        ),
-    log:
-        "logs/plot_comparison/{dataset}/{split}.log",
-    benchmark:
-        "benchmarks/plot_comparison/{dataset}/{split}.tsv"
-    conda:
-        "../../envs/mfsweep.yaml"
-    script:
-        "../scripts/plot_comparison.py"
-
-
-rule plot_cost:
-    input:
-        trials=split_model_files("trials.parquet"),
-    output:
-        report(
-            f"{mf.PLOTS}/cost.svg",
-            caption="../../reports/cost.rst",
-            category="{dataset} / {split}",
-            subcategory="all models",
-            labels={"figure": "cost", "model": "all models"},
-        ),
-    log:
-        "logs/plot_cost/{dataset}/{split}.log",
-    benchmark:
-        "benchmarks/plot_cost/{dataset}/{split}.tsv"
-    conda:
-        "../../envs/mfsweep.yaml"
-    script:
-        "../scripts/plot_cost.py"
-
-
-# Tables in the report: every trial of a model (sortable) and its selected configuration.
-localrules:
-    trials_table,
-    best_table,
-
-
-rule trials_table:
-    input:
-        trials=f"{mf.SUMMARY}/trials.parquet",
-        best=f"{mf.SUMMARY}/best.json",
-    output:
-        report(
-            f"{mf.SUMMARY}/trials.html",
-            caption="../../reports/trials_table.rst",
-            category="{dataset} / {split}",
-            subcategory="{model}",
-            labels={"model": "{model}", "figure": "trials table"},
-        ),
-    log:
-        "logs/trials_table/{dataset}/{split}/{model}.log",
-    benchmark:
-        "benchmarks/trials_table/{dataset}/{split}/{model}.tsv"
-    conda:
-        "../../envs/mfsweep.yaml"
-    script:
-        "../scripts/trials_table.py"
-
-
-rule best_table:
-    input:
-        best=f"{mf.SUMMARY}/best.json",
-    output:
-        report(
-            f"{mf.SUMMARY}/best.html",
-            caption="../../reports/best_table.rst",
-            category="{dataset} / {split}",
-            subcategory="{model}",
-            labels={"model": "{model}", "figure": "best configuration"},
-        ),
-    log:
-        "logs/best_table/{dataset}/{split}/{model}.log",
-    benchmark:
-        "benchmarks/best_table/{dataset}/{split}/{model}.tsv"
-    conda:
-        "../../envs/mfsweep.yaml"
-    script:
-        "../scripts/best_table.py"
+    rule:
+        name:
+            figure.rule
+        localrule: True
+        input:
+            **figure_inputs(figure),
+        output:
+            **figure_outputs(figure),
+        params:
+            figure=figure.name,
+            settings=model_settings if figure.per_model else {},
+        log:
+            figure_log(figure, "logs") + ".log",
+        benchmark:
+            figure_log(figure, "benchmarks") + ".tsv"
+        conda:
+            "../../envs/mfsweep.yaml"
+        script:
+            "../scripts/figure.py"

@@ -8,9 +8,9 @@ rule train:
         users=dataset_file("users"),
         catalog=dataset_file("items"),
     output:
-        history=f"{mf.TRIAL}/history.parquet",
+        history=f"{paths.TRIAL}/history.parquet",
         model=model_output(),
-        record=f"{mf.TRIAL}/record.json",
+        record=f"{paths.TRIAL}/record.json",
     params:
         unit=unit_settings,
         evaluation=lambda wildcards: mf.validation_settings(config),

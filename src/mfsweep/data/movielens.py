@@ -23,7 +23,8 @@ class Release:
 
     ``md5`` is the pinned checksum of the zip (None: read ``<url>.md5`` at download
     time). ``ratings``/``items`` are file names inside the archive's top folder;
-    ``sep`` is the ratings file's separator and ``header`` whether it has one.
+    ``sep`` is the ratings file's separator and ``header`` whether it has one;
+    ``n_ratings`` its number of ratings (ml-latest-small grows: a bound with room).
     """
 
     name: str
@@ -34,30 +35,32 @@ class Release:
     items: str
     items_sep: str
     items_encoding: str
+    n_ratings: int
 
     @property
     def url(self) -> str:
         return f"{BASE_URL}/{self.name}.zip"
 
 
-def _dat(name: str, md5: str | None, encoding: str) -> Release:
-    return Release(name, md5, "ratings.dat", "::", False, "movies.dat", "::", encoding)
+def _dat(name: str, md5: str | None, encoding: str, n_ratings: int) -> Release:
+    return Release(name, md5, "ratings.dat", "::", False, "movies.dat", "::", encoding, n_ratings)
 
 
-def _csv(name: str, md5: str | None) -> Release:
-    return Release(name, md5, "ratings.csv", ",", True, "movies.csv", ",", "utf-8")
+def _csv(name: str, md5: str | None, n_ratings: int) -> Release:
+    return Release(name, md5, "ratings.csv", ",", True, "movies.csv", ",", "utf-8", n_ratings)
 
 
 MOVIELENS: dict[str, Release] = {
     release.name: release
     for release in (
-        Release("ml-100k", "0e33842e24a9c977be4e0107933c0723", "u.data", "\t", False, "u.item", "|", "latin-1"),
-        _dat("ml-1m", "c4d9eecfca2ab87c1945afe126590906", "latin-1"),
-        _dat("ml-10m", "ce571fd55effeba0271552578f2648bd", "utf-8"),
-        _csv("ml-20m", "cd245b17a1ae2cc31bb14903e1204af3"),
-        _csv("ml-25m", "6b51fb2759a8657d3bfcbfc42b592ada"),
-        _csv("ml-32m", "d472be332d4daa821edc399621853b57"),
-        _csv("ml-latest-small", None),
+        Release("ml-100k", "0e33842e24a9c977be4e0107933c0723", "u.data", "\t", False, "u.item", "|", "latin-1",
+                100_000),
+        _dat("ml-1m", "c4d9eecfca2ab87c1945afe126590906", "latin-1", 1_000_209),
+        _dat("ml-10m", "ce571fd55effeba0271552578f2648bd", "utf-8", 10_000_054),
+        _csv("ml-20m", "cd245b17a1ae2cc31bb14903e1204af3", 20_000_263),
+        _csv("ml-25m", "6b51fb2759a8657d3bfcbfc42b592ada", 25_000_095),
+        _csv("ml-32m", "d472be332d4daa821edc399621853b57", 32_000_204),
+        _csv("ml-latest-small", None, 150_000),
     )
 }
 

@@ -24,7 +24,7 @@ def prepare(source: dict, out_dir: str | os.PathLike, *, raw: str | os.PathLike 
     """Write ``out_dir``/ratings.parquet, users.parquet and items.parquet for one dataset.
 
     ``source`` is the dataset's config mapping: ``{source: movielens, name}`` (read from
-    the archive ``raw``, default resources/raw/<name>.zip), ``{source: file, path, sep,
+    the downloaded archive ``raw``), ``{source: file, path, sep,
     columns, duplicates}`` or ``{source: synthetic, users, items, ratings, seed, ...}``.
     Dense ids number the sorted original ids from 0; rows keep the source's order.
     Returns {ratings, users, items, source}.
@@ -36,7 +36,9 @@ def prepare(source: dict, out_dir: str | os.PathLike, *, raw: str | os.PathLike 
         raise DataError(f"duplicates must be one of {DUPLICATES}, not {duplicates!r}")
     if kind == "movielens":
         spec = release(source.get("name", ""))
-        raw = Path(raw) if raw is not None else Path("resources/raw") / f"{spec.name}.zip"
+        if raw is None:
+            raise DataError(f"{spec.name}: a MovieLens dataset is prepared from its downloaded archive; pass raw=")
+        raw = Path(raw)
         frame = read_ratings(raw, spec)
         titles = read_titles(raw, spec)
         origin = f"movielens {spec.name} ({raw})"

@@ -21,10 +21,9 @@ from numbers import Number
 import numpy as np
 import pandas as pd
 
-from mfsweep.analysis import flatten_params
 from mfsweep.io import atomic_path, read_json
-from mfsweep.jobs import job
-from mfsweep.plots import metric_order, rank, trial_table, usable
+from mfsweep.pipeline.jobs import job
+from mfsweep.trials import PARAM, TEST, VALID, flatten_params, metric_order, ranked_rows
 
 log = logging.getLogger("mfsweep.report")
 
@@ -129,20 +128,10 @@ def write_html(text: str, path) -> None:
 
 # ----- the trials table ------------------------------------------------------------------------
 def ranked_trials(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """``trials`` with ``rank`` (1 = the trial ``select_best`` picks; blank for an unusable
-    trial) and the trial's mean validation metric over folds, rows by rank then fold,
-    columns in reading order: rank, trial, fold, the mean, params, stop, validation and
-    test metrics, costs, then the rest of trials.parquet."""
-    table = trial_table(trials, metric)
-    ranked = rank(usable(table), metric)
-    ranks = pd.Series(range(1, len(ranked) + 1), index=ranked["trial"].to_numpy(), dtype="Int64")
-    means = table.set_index("trial")["mean"]
-    mean_column = f"mean valid.{metric}"
-    frame = trials.assign(**{"rank": trials["trial"].map(ranks).astype("Int64"),
-                             mean_column: trials["trial"].map(means).astype(float)})
-    frame = frame.assign(_unranked=frame["rank"].isna()).sort_values(
-        ["_unranked", "rank", "trial", "fold"], kind="stable").drop(columns="_unranked")
-    return frame[column_order(frame, mean_column)].reset_index(drop=True)
+    """``trials`` ranked (``mfsweep.trials.ranked_rows``), columns in reading order: rank,
+    trial, fold, the mean, params, stop, validation and test metrics, costs, then the rest."""
+    frame = ranked_rows(trials, metric)
+    return frame[column_order(frame, f"mean {VALID}{metric}")]
 
 
 def column_order(frame: pd.DataFrame, mean_column: str) -> list[str]:
@@ -151,8 +140,8 @@ def column_order(frame: pd.DataFrame, mean_column: str) -> list[str]:
     def metrics(prefix: str) -> list[str]:
         return sorted((c for c in columns if c.startswith(prefix)), key=lambda c: metric_order(c[len(prefix):]))
 
-    first = [*LEAD_COLUMNS, mean_column, *(c for c in columns if c.startswith("param.")), *STOP_COLUMNS,
-             *metrics("valid."), *metrics("test."), *COST_COLUMNS]
+    first = [*LEAD_COLUMNS, mean_column, *(c for c in columns if c.startswith(PARAM)), *STOP_COLUMNS,
+             *metrics(VALID), *metrics(TEST), *COST_COLUMNS]
     first = [c for c in dict.fromkeys(first) if c in columns]
     return first + [c for c in columns if c not in first]
 

@@ -6,21 +6,14 @@ import hashlib
 import json
 from pathlib import Path
 
-from mfsweep import config as configuration
-from mfsweep.search import expand
-
-SPLIT = "results/splits/{dataset}/{split}/fold{fold}"
-TRIAL = "results/trials/{dataset}/{split}/{model}/{trial}/fold{fold}"
-SUMMARY = "results/summary/{dataset}/{split}/{model}"
-PLOTS = "results/plots/{dataset}/{split}"
-#: Figures drawn for each model; the comparison and cost figures span a split's models.
-MODEL_FIGURES = ("embedding_size", "learning_parameters", "iteration_completion", "folds")
+from mfsweep.pipeline import config as configuration
+from mfsweep.pipeline import paths
+from mfsweep.pipeline.figures import FIGURES, SUMMARY_FILES
 
 
 def validate(config: dict, schema_path: str | Path) -> dict[str, dict[str, dict]]:
     """Check ``config`` in place (defaults filled in) and return each model's trials."""
-    configuration.validate(config, configuration.load_schema(schema_path))
-    return {name: expand(model) for name, model in config["models"].items()}
+    return configuration.validate(config, configuration.load_schema(schema_path))
 
 
 def units(config: dict, trials: dict[str, dict[str, dict]]) -> dict[str, dict[str, list[str]]]:
@@ -63,7 +56,7 @@ def experiment_models(config: dict) -> list[tuple[str, str, str]]:
 def trial_files(config: dict, units: dict, dataset: str, split: str, model: str, name: str) -> list[str]:
     """The file ``name`` of every unit x fold of one model."""
     return [
-        f"{TRIAL}/{name}".format(dataset=dataset, split=split, model=model, trial=unit, fold=fold)
+        paths.build(paths.file(paths.TRIAL, name), dataset=dataset, split=split, model=model, trial=unit, fold=fold)
         for unit in units[model]
         for fold in folds(config, split)
     ]
@@ -72,7 +65,7 @@ def trial_files(config: dict, units: dict, dataset: str, split: str, model: str,
 def split_model_files(config: dict, dataset: str, split: str, name: str) -> list[str]:
     """The summary file ``name`` of every model an experiment runs on (dataset, split), in order."""
     return [
-        f"{SUMMARY}/{name}".format(dataset=dataset, split=split, model=model)
+        paths.build(paths.file(paths.SUMMARY, name), dataset=dataset, split=split, model=model)
         for d, s, model in experiment_models(config)
         if (d, s) == (dataset, split)
     ]
@@ -82,15 +75,11 @@ def targets(config: dict) -> list[str]:
     """What ``snakemake`` with no target builds: each experiment's summaries and figures."""
     out = []
     for dataset, split, model in experiment_models(config):
-        summary = SUMMARY.format(dataset=dataset, split=split, model=model)
-        plots = PLOTS.format(dataset=dataset, split=split)
-        out += [f"{summary}/{name}" for name in ("trials.parquet", "history.parquet", "best.json",
-                                                 "trials.html", "best.html")]
-        out += [f"{plots}/{model}/{figure}.svg" for figure in MODEL_FIGURES]
+        summary = paths.build(paths.SUMMARY, dataset=dataset, split=split, model=model)
+        out += [paths.file(summary, name) for name in SUMMARY_FILES.values()]
+        out += [path for f in FIGURES if f.per_model for path in f.outputs(dataset=dataset, split=split, model=model)]
     for dataset, split in dict.fromkeys((d, s) for d, s, _ in experiment_models(config)):
-        summary = f"results/summary/{dataset}/{split}"
-        out += [f"{summary}/comparison.parquet", f"{summary}/comparison.svg",
-                PLOTS.format(dataset=dataset, split=split) + "/cost.svg"]
+        out += [path for f in FIGURES if not f.per_model for path in f.outputs(dataset=dataset, split=split)]
     return out
 
 
@@ -98,7 +87,7 @@ def prepare_input(config: dict, dataset: str) -> list[str]:
     """The raw file a dataset is prepared from (none for synthetic data)."""
     source = config["datasets"][dataset]
     if source["source"] == "movielens":
-        return [f"resources/raw/{source.get('name', dataset)}.zip"]
+        return [paths.build(paths.RAW, name=source.get("name", dataset))]
     if source["source"] == "file":
         return [source["path"]]
     return []

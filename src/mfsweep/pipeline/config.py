@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -52,8 +52,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
-def validate(config: dict, schema: dict | None = None) -> dict:
-    """Fill in defaults and check ``config`` in place; raise ConfigError on the first problems."""
+def validate(config: dict, schema: dict | None = None) -> dict[str, dict[str, dict]]:
+    """Fill in defaults and check ``config`` in place; return each model's trials
+    (``{model: {trial_id: params}}``). Raise ConfigError on the first problems."""
     schema = load_schema() if schema is None else schema
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
@@ -61,7 +62,7 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         lines = [f"  {_key(e)}: {_describe(e)}" for e in errors[:10]]
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
     check_references(config)
-    return config
+    return expand_models(config)
 
 
 def check_references(config: dict) -> None:
@@ -84,20 +85,14 @@ def check_references(config: dict) -> None:
         if dataset["source"] == "file" and not Path(dataset["path"]).is_file():
             problems.append(f"datasets.{name}.path: {dataset['path']} does not exist (relative to {Path.cwd()})")
         if dataset["source"] == "movielens":
-            dataset.setdefault("name", name)
-            if dataset["name"] not in _movielens_names():
-                problems.append(
-                    f"datasets.{name}.name: {dataset['name']!r} is not a MovieLens dataset; "
-                    f"allowed: {', '.join(_movielens_names())}"
-                )
+            dataset.setdefault("name", name)  # the schema checks a given name; a missing one is the dataset's
     problems += _check_stopping_metrics(config)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
-    _check_models(config)
 
 
 def _check_stopping_metrics(config: dict) -> list[str]:
-    from mfsweep.metrics import metric_names
+    from mfsweep.trials import metric_names
 
     allowed = ["train_loss", *metric_names(config["evaluation"]["validation_cutoffs"])]
     return [
@@ -106,12 +101,6 @@ def _check_stopping_metrics(config: dict) -> list[str]:
         for name, model in config["models"].items()
         if model["early_stopping"]["metric"] not in (None, *allowed)
     ]
-
-
-def _movielens_names() -> list[str]:
-    from mfsweep.data import MOVIELENS
-
-    return list(MOVIELENS)
 
 
 def _check_splits(config: dict) -> list[str]:
@@ -129,17 +118,19 @@ def _check_splits(config: dict) -> list[str]:
     return problems
 
 
-def _check_models(config: dict) -> None:
-    from mfsweep.search import SearchError, expand
+def expand_models(config: dict) -> dict[str, dict[str, dict]]:
+    """Every model's trials; a bad search space or parameter raises ConfigError naming the model."""
+    from mfsweep.search import expand
 
-    problems = []
+    trials, problems = {}, []
     for name, model in config["models"].items():
         try:
-            expand(model)
-        except (SearchError, ValueError) as error:
+            trials[name] = expand(model)
+        except ValueError as error:
             problems.append(f"models.{name}: {error}")
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+    return trials
 
 
 def load(path: str | Path) -> dict:
@@ -150,4 +141,5 @@ def load(path: str | Path) -> dict:
         raise ConfigError(f"config file {path} does not exist") from None
     if not isinstance(config, dict):
         raise ConfigError(f"config file {path} does not hold a mapping")
-    return validate(config)
+    validate(config)
+    return config

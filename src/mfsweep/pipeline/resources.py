@@ -56,12 +56,14 @@ the fold's ``train.parquet`` for train and evaluate, of the dataset's
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 from pathlib import Path
 
 import numpy as np
+
+from mfsweep.data import release
+from mfsweep.io import parquet_rows
 
 MB = 1 << 20
 
@@ -86,8 +88,6 @@ SGD_SECONDS = (1.5e-8, 3.0e-10)
 GRAMIAN_SECONDS = (5.0e-9, 5.0e-9)
 #: adam: per step and row, c + a k (every row is updated at every minibatch).
 ADAM_STEP_SECONDS = (1.2e-8, 5.0e-10)
-#: Default minibatch sizes of the kinds that have one (the models' defaults).
-BATCH_SIZE = {"sgd-gramian": 10_000, "adam": 1024}
 #: Ranking one user over one item at one unit of embedding size (validation, evaluate).
 RANK_SECONDS = 2.0e-10
 #: Users ranked by the validation of every epoch (the config's evaluation.validation_users).
@@ -103,39 +103,11 @@ RUNTIME_SAFETY = 3.0
 MIN_MEM_MB = 1000
 MIN_RUNTIME_MIN = 5
 
-#: Ratings in each MovieLens release (ml-latest-small grows: a bound with room).
-MOVIELENS_RATINGS = {
-    "ml-100k": 100_000,
-    "ml-1m": 1_000_209,
-    "ml-10m": 10_000_054,
-    "ml-20m": 20_000_263,
-    "ml-25m": 25_000_095,
-    "ml-32m": 32_000_204,
-    "ml-latest-small": 150_000,
-}
 #: Bytes per rating line of a delimited text file, at the short end (user,item,rating,time).
 TEXT_BYTES_PER_RATING = 16
 
 
 # ----- threads ------------------------------------------------------------------------------
-def train_threads(n_ratings: int) -> int:
-    """Threads of a train job: 1 below 1M training ratings, 2 below 5M, 4 below 20M, else 8.
-
-    A sweep runs many trials at once, so small jobs stay single-threaded (the best use of
-    a node's cores); only trials long enough to dominate a sweep get more.
-    """
-    n = _count("n_ratings", n_ratings)
-    for limit, threads in ((1_000_000, 1), (5_000_000, 2), (20_000_000, 4)):
-        if n < limit:
-            return threads
-    return 8
-
-
-def evaluate_threads(n_ratings: int) -> int:
-    """Threads of an evaluate job (ranking is parallel over users): as for train."""
-    return train_threads(n_ratings)
-
-
 def prepare_threads(n_ratings: int) -> int:
     """Threads of prepare (parsing and the synthetic generator are parallel): 1 below 5M, else 2."""
     return 1 if _count("n_ratings", n_ratings) < 5_000_000 else 2
@@ -194,7 +166,7 @@ def train_runtime_min(n_ratings: int, embedding_size, max_epochs: int, kind: str
     epochs = _count("max_epochs", max_epochs, minimum=1)
     kind = _kind(kind)
     users, items = _users_items(n, n_users, n_items)
-    batch = BATCH_SIZE.get(kind, 1) if batch_size is None else _count("batch_size", batch_size, minimum=1)
+    batch = default_param(kind, "batch_size", 1) if batch_size is None else _count("batch_size", batch_size, minimum=1)
     seconds = STARTUP_SECONDS + n * READ_SECONDS_PER_RATING
     for k in _sizes(embedding_size):
         epoch = epoch_seconds(n, users + items, k, kind, batch)
@@ -249,27 +221,16 @@ def _minutes(seconds: float) -> int:
 
 def embedding_sizes(kind: str, trials) -> list[int]:
     """The embedding size of each trial (parameter dicts) of a unit, the kind's default where unset."""
-    from mfsweep.models import model_class
-    from mfsweep.models.base import COMMON_DEFAULTS
-
-    cls = model_class(_kind(kind))
-    default = cls.defaults.get("embedding_size", COMMON_DEFAULTS["embedding_size"])
+    default = default_param(kind, "embedding_size")
     return [int(params.get("embedding_size", default)) for params in trials]
 
 
-def parquet_rows(path: str | os.PathLike) -> int:
-    """Rows of a parquet file, from its metadata.
+def default_param(kind: str, name: str, otherwise=None):
+    """The default of parameter ``name`` of a model kind (``otherwise`` where the kind has none)."""
+    from mfsweep.models import model_class
+    from mfsweep.models.base import COMMON_DEFAULTS
 
-    A missing file raises FileNotFoundError carrying the file name, which is how
-    snakemake tells a resource function of a job whose input is still to be made (it
-    shows such values as <TBD> in a dry run) from a real error; pyarrow's own error
-    carries no file name.
-    """
-    if not os.path.exists(path):
-        raise FileNotFoundError(errno.ENOENT, "no such parquet file", str(path))
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).metadata.num_rows
+    return {**COMMON_DEFAULTS, **model_class(_kind(kind)).defaults}.get(name, otherwise)
 
 
 # ----- dataset size before prepare ----------------------------------------------------------
@@ -283,10 +244,7 @@ def dataset_ratings(source: dict, path: str | os.PathLike | None = None) -> int:
     """
     kind = source.get("source")
     if kind == "movielens":
-        name = source.get("name", "")
-        if name not in MOVIELENS_RATINGS:
-            raise ValueError(f"unknown MovieLens dataset {name!r}; known: {', '.join(MOVIELENS_RATINGS)}")
-        return MOVIELENS_RATINGS[name]
+        return release(source.get("name", "")).n_ratings
     if kind == "synthetic":
         return _count("ratings", source.get("ratings"))
     if kind == "file":

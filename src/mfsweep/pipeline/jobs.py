@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import subprocess
 import time
 import traceback
@@ -17,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 import mfsweep
-from mfsweep.analysis import records_of
-from mfsweep.io import read_json, write_json, write_npz, write_parquet
-from mfsweep.resources import parquet_rows
+from mfsweep.io import parquet_rows, read_json, write_json, write_npz, write_parquet
+from mfsweep.pipeline import paths
+from mfsweep.trials import UNUSABLE
 
 log = logging.getLogger("mfsweep")
 
@@ -53,13 +52,13 @@ def set_threads(threads: int) -> None:
 
 def provenance(config: dict) -> dict:
     """Package version, git commit (when there is one) and config hash of a result."""
-    from mfsweep.workflow import config_hash
+    from mfsweep.pipeline.workflow import config_hash
 
     return {"version": mfsweep.__version__, "commit": git_commit(), "config_hash": config_hash(config)}
 
 
 def git_commit() -> str | None:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
@@ -97,9 +96,10 @@ def split(snakemake) -> None:
 
 
 # ----- training and evaluation ------------------------------------------------------------
-# A train or evaluate job handles one unit: a single trial (files shaped as one record)
-# or, with a model's ``batch`` setting, several trials in turn (``{"trials": [records]}``),
-# so that many small trials do not each pay a process start-up.
+# A train or evaluate job handles one unit: a single trial or, with a model's ``batch``
+# setting, several trials in turn, so that many small trials do not each pay a process
+# start-up. Its files have one shape either way: record.json and metrics.json hold a list
+# of records (one a trial), and model.npz each trial's arrays under ``{trial}/``.
 def train(snakemake) -> None:
     with job(snakemake, numba_threads=True):
         unit = snakemake.params.unit
@@ -114,8 +114,8 @@ def train(snakemake) -> None:
             if state is not None:
                 states[trial] = state
         write_parquet(pd.concat(histories, ignore_index=True), snakemake.output.history)
-        write_npz(snakemake.output.model, **model_arrays(states, len(unit["trials"])))
-        write_json(as_unit(records), snakemake.output.record)
+        write_npz(snakemake.output.model, **model_arrays(states))
+        write_json(records, snakemake.output.record)
 
 
 class TrainingData:
@@ -143,7 +143,8 @@ def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_f
     rather than raised, unless ``fail_fast``: a failing trial must not sink the sweep.
     """
     from mfsweep.models import create
-    from mfsweep.train import Plateau, model_metric, run_trial
+    from mfsweep.train import Plateau, run_trial
+    from mfsweep.trials import model_metric
 
     stopping = unit["early_stopping"]
     metric = model_metric(unit)
@@ -185,28 +186,20 @@ def _validation(train, valid_frame, evaluation: dict):
     )
 
 
-def as_unit(records: list[dict]) -> dict:
-    """One record as it is; several as ``{"trials": [...]}``."""
-    return records[0] if len(records) == 1 else {"trials": records}
-
-
-def model_arrays(states: dict[str, dict], n_trials: int) -> dict:
-    """The arrays of model.npz: a lone trial's as they are, a batch's under ``{trial}/``."""
-    if n_trials == 1:
-        return next(iter(states.values()), {})
+def model_arrays(states: dict[str, dict]) -> dict:
+    """The arrays of model.npz: each trial's under ``{trial}/``."""
     return {f"{trial}/{name}": value for trial, state in states.items() for name, value in state.items()}
 
 
 def evaluate(snakemake) -> None:
     with job(snakemake, numba_threads=True):
-        records = records_of(read_json(snakemake.input.record))
+        records = read_json(snakemake.input.record)
         data = TestData.read(snakemake.input)
         for record in records:
             started = time.perf_counter()
-            record["test"] = evaluate_trial(record, snakemake.params.evaluation, data, snakemake.input.model,
-                                            len(records) > 1)
+            record["test"] = evaluate_trial(record, snakemake.params.evaluation, data, snakemake.input.model)
             record["evaluate_seconds"] = time.perf_counter() - started
-        write_json(as_unit(records), snakemake.output[0])
+        write_json(records, snakemake.output[0])
 
 
 class TestData:
@@ -223,15 +216,15 @@ class TestData:
         return cls(train, pd.read_parquet(inputs.test))
 
 
-def evaluate_trial(record: dict, evaluation: dict, data: TestData, model_path, batched: bool) -> dict | None:
+def evaluate_trial(record: dict, evaluation: dict, data: TestData, model_path) -> dict | None:
     """Test metrics of a trained trial; None for a trial that failed or diverged."""
     from mfsweep.metrics import evaluate as evaluate_model
     from mfsweep.models.base import MFModel
 
-    if record["stop_reason"] in ("failed", "diverged") or record["best_epoch"] == 0:
+    if record["stop_reason"] in UNUSABLE or record["best_epoch"] == 0:
         log.info("trial %s %s: no test metrics", record["trial"], record["stop_reason"])
         return None
-    model = MFModel.load(model_path, prefix=f"{record['trial']}/" if batched else "")
+    model = MFModel.load(model_path, prefix=f"{record['trial']}/")
     metrics = evaluate_model(model, data.train, data.test, cutoffs=tuple(evaluation["cutoffs"]),
                              relevance_threshold=evaluation["relevance_threshold"])
     log.info("trial %s test metrics: %s", record["trial"], metrics)
@@ -240,18 +233,20 @@ def evaluate_trial(record: dict, evaluation: dict, data: TestData, model_path, b
 
 # ----- summaries ----------------------------------------------------------------------------
 def collect(snakemake) -> None:
-    from mfsweep.analysis import collect_histories, collect_trials
+    from mfsweep.trials import collect_histories, collect_trials
 
     with job(snakemake):
-        trials = collect_trials(snakemake.input.metrics)
+        records = ((paths.fold_of(path), record) for path in snakemake.input.metrics for record in read_json(path))
+        trials = collect_trials(records)
         write_parquet(trials, snakemake.output.trials)
-        write_parquet(collect_histories(snakemake.input.histories), snakemake.output.history)
+        histories = ((paths.fold_of(path), pd.read_parquet(path)) for path in snakemake.input.histories)
+        write_parquet(collect_histories(histories), snakemake.output.history)
         log.info("%d trial x fold rows; stop reasons: %s", len(trials), trials["stop_reason"].value_counts().to_dict())
 
 
 def select_best(snakemake) -> None:
-    from mfsweep.analysis import select_best as best_of
-    from mfsweep.train import model_metric
+    from mfsweep.trials import model_metric
+    from mfsweep.trials import select_best as best_of
 
     with job(snakemake):
         trials = pd.read_parquet(snakemake.input[0])

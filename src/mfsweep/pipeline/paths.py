@@ -1,0 +1,70 @@
+"""Every path the workflow writes, built from its wildcards and parsed back.
+
+The templates use Snakemake's ``{wildcard}`` syntax, so the rules take them as they
+are; ``build`` fills them in and ``parse`` reads the wildcards back out of a path.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+#: A MovieLens archive as downloaded.
+RAW = "resources/raw/{name}.zip"
+#: One table of a prepared dataset: ratings, users or items.
+DATASET = "results/data/{dataset}/{table}.parquet"
+#: One fold of a split: train.parquet, valid.parquet, test.parquet.
+SPLIT = "results/splits/{dataset}/{split}/fold{fold}"
+#: One unit of trials (a trial, or a batch of them) on one fold.
+TRIAL = "results/trials/{dataset}/{split}/{model}/{trial}/fold{fold}"
+#: The summaries of one model's sweep, and of every model of a dataset and split.
+SUMMARY = "results/summary/{dataset}/{split}/{model}"
+SPLIT_SUMMARY = "results/summary/{dataset}/{split}"
+#: The figures of a dataset and split, and of one model there.
+PLOTS = "results/plots/{dataset}/{split}"
+MODEL_PLOTS = "results/plots/{dataset}/{split}/{model}"
+
+#: What a wildcard's value may look like (also the workflow's wildcard constraints).
+WILDCARDS = {
+    "dataset": r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    "split": r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    "model": r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    "trial": r"[0-9a-f]{10}|b[0-9a-f]{9}",
+    "fold": r"\d+",
+}
+
+
+def build(template: str, **wildcards) -> str:
+    return template.format(**wildcards)
+
+
+def file(template: str, name: str) -> str:
+    """A file inside the folder ``template`` (``file(TRIAL, "metrics.json")``)."""
+    return f"{template}/{name}"
+
+
+def parse(template: str, path: str | Path) -> dict[str, str]:
+    """The wildcards of ``path`` under ``template`` (a folder template also matches a file in it)."""
+    match = _pattern(template).fullmatch(Path(path).as_posix())
+    if match is None:
+        raise ValueError(f"{path} is not a path of the form {template}")
+    return match.groupdict()
+
+
+def fold_of(path: str | Path) -> int:
+    """The fold of a file of a trial unit (``.../fold{k}/name``)."""
+    return int(parse(TRIAL, path)["fold"])
+
+
+def model_of(path: str | Path) -> str:
+    """The model of a summary file (``results/summary/{dataset}/{split}/{model}/name``)."""
+    return parse(SUMMARY, path)["model"]
+
+
+@lru_cache(maxsize=None)
+def _pattern(template: str) -> re.Pattern:
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(re.escape(part) if n % 2 == 0 else f"(?P<{part}>{WILDCARDS.get(part, '[^/]+')})"
+                    for n, part in enumerate(parts))
+    return re.compile(rf"(?:.*/)?{regex}(?:/[^/]+)?")

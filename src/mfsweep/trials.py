@@ -1,0 +1,323 @@
+"""Trial results: their vocabulary, their tables, their ranking and the best trial.
+
+This module owns what a trial's record means: how a trial can end, which metrics
+exist and which way each is better, the metric a model is selected on, how
+parameters are flattened into table columns and nested back, and the tables built
+from records (one row a trial x fold, one row a trial), ranked in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+# ----- vocabulary ---------------------------------------------------------------------------
+#: How a trial ended.
+STOP_REASONS = ("max_epochs", "plateau", "diverged", "failed")
+#: Trials without usable results.
+UNUSABLE = ("failed", "diverged")
+
+#: Error metrics on the rating scale (lower is better).
+RATING_METRICS = ("RMSE", "MAE", "RMSE_user", "MAE_user")
+#: Ranking metrics over the whole list, and those taken at each cutoff k (``NDCG@10``).
+RANKING_METRICS = ("NDCG", "RBP", "RecipRank")
+CUTOFF_METRICS = ("NDCG", "Precision", "Recall", "HitRate", "Coverage")
+#: Quantities of the training itself, lower is better.
+LOSSES = ("train_loss",)
+#: The order metrics are listed and drawn in; ``@k`` metrics after their base name.
+METRIC_ORDER = (*RATING_METRICS, *RANKING_METRICS, *(f"{name}@" for name in CUTOFF_METRICS))
+
+#: Kinds trained on implicit feedback: their scores rank items but are not ratings.
+IMPLICIT_KINDS = ("wals",)
+
+#: Record fields that become columns of the trial table as they are.
+RECORD_FIELDS = ("model", "kind", "trial", "fold", "epochs_completed", "best_epoch", "stop_reason", "error",
+                 "train_seconds", "cpu_seconds", "validation_seconds", "evaluate_seconds", "threads")
+PARAM = "param."
+VALID = "valid."
+TEST = "test."
+
+
+def check_cutoffs(cutoffs) -> list[int]:
+    """The cutoffs k of the ``@k`` metrics as ints; each >= 1, none repeated."""
+    values = list(cutoffs)
+    for k in values:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"cutoffs: each must be an integer >= 1, got {k!r}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"cutoffs: repeated value in {values}")
+    return [int(k) for k in values]
+
+
+def metric_names(cutoffs) -> list[str]:
+    """Every metric key, in the order the evaluation returns them."""
+    names = [*RATING_METRICS, "NDCG"]
+    for k in check_cutoffs(cutoffs):
+        names += [f"{metric}@{k}" for metric in CUTOFF_METRICS]
+    return names + ["RBP", "RecipRank"]
+
+
+def lower_is_better(metric: str) -> bool:
+    """True for the losses and the error metrics, False for the ranking metrics."""
+    base = metric.split("@", 1)[0]
+    if metric in LOSSES or base in RATING_METRICS:
+        return True
+    if metric in RANKING_METRICS or ("@" in metric and base in CUTOFF_METRICS):
+        return False
+    raise ValueError(f"unknown metric {metric!r}; known: {', '.join([*LOSSES, *metric_names([10])])} (any @k)")
+
+
+def higher_is_better(metric: str) -> bool:
+    return not lower_is_better(metric)
+
+
+def metric_order(name: str) -> tuple:
+    """Sort key: rating metrics, whole-list ranking metrics, then ``@k`` metrics by name and k."""
+    suffix = ""
+    for end in ("_min", "_max"):
+        if name.endswith(end):
+            name, suffix = name.removesuffix(end), end
+    base, at, k = name.partition("@")
+    key = base + at
+    position = METRIC_ORDER.index(key) if key in METRIC_ORDER else len(METRIC_ORDER)
+    return (position, key, int(k) if k.isdigit() else 0, suffix)
+
+
+def selection_metric(kind: str) -> str:
+    """The validation metric a model kind is tuned and stopped on by default."""
+    return "NDCG" if kind in IMPLICIT_KINDS else "RMSE"
+
+
+def model_metric(settings: Mapping) -> str:
+    """The validation metric a configured model is stopped and selected on."""
+    return (settings.get("early_stopping") or {}).get("metric") or selection_metric(settings["kind"])
+
+
+# ----- parameters ---------------------------------------------------------------------------
+def flatten_params(params: Mapping, prefix: str = PARAM) -> dict:
+    """``{"regularization": {"user": a}}`` -> ``{"param.regularization.user": a}``."""
+    flat = {}
+    for name, value in params.items():
+        if isinstance(value, dict):
+            flat.update({f"{prefix}{name}.{half}": v for half, v in value.items()})
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+def nest_params(flat: Mapping, prefix: str = "") -> dict:
+    """The inverse of ``flatten_params``: ``{"regularization.user": a}`` -> ``{"regularization": {"user": a}}``.
+
+    Names without ``prefix`` and missing values (None, NaN) are left out; a dotted
+    name must end in ``.user`` or ``.item``.
+    """
+    params: dict = {}
+    for key in sorted(flat):
+        value = flat[key]
+        if not key.startswith(prefix) or _missing(value):
+            continue
+        name = key.removeprefix(prefix)
+        value = value.item() if hasattr(value, "item") else value
+        head, dot, half = name.partition(".")
+        if not dot:
+            if name in params:
+                raise ValueError(f"params.{name}: given both as a whole and per user/item")
+            params[name] = value
+            continue
+        if half not in ("user", "item"):
+            raise ValueError(f"params.{name}: a dotted name must end in .user or .item")
+        if not isinstance(params.setdefault(head, {}), dict):
+            raise ValueError(f"params.{head}: given both as a whole and as {name}")
+        params[head][half] = value
+    return params
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+# ----- records to tables --------------------------------------------------------------------
+def trial_row(record: Mapping, fold: int) -> dict:
+    """One row of the trial table from a trial's record."""
+    row = {field: record.get(field) for field in RECORD_FIELDS}
+    row["fold"] = fold
+    row.update(flatten_params(record["params"]))
+    row.update({f"{VALID}{k}": v for k, v in (record.get("validation") or {}).items()})
+    row.update({f"{TEST}{k}": v for k, v in (record.get("test") or {}).items()})
+    return row
+
+
+def collect_trials(records: Iterable[tuple[int, Mapping]]) -> pd.DataFrame:
+    """One row a trial x fold, from (fold, record) pairs."""
+    rows = [trial_row(record, fold) for fold, record in records]
+    return pd.DataFrame(rows).sort_values(["trial", "fold"], kind="stable").reset_index(drop=True)
+
+
+def collect_histories(histories: Iterable[tuple[int, pd.DataFrame]]) -> pd.DataFrame:
+    """Every epoch of every trial x fold, from (fold, history) pairs; trial and fold columns first."""
+    frames = []
+    for fold, frame in histories:
+        frames.append(frame.copy())
+        frames[-1].insert(1, "fold", fold)
+    filled = [frame for frame in frames if not frame.empty] or frames[:1]  # failed trials have no epochs
+    return pd.concat(filled, ignore_index=True).sort_values(["trial", "fold", "epoch"], kind="stable",
+                                                            ignore_index=True)
+
+
+def param_columns(trials: pd.DataFrame) -> list[str]:
+    return [c for c in trials.columns if c.startswith(PARAM)]
+
+
+def tuned_parameters(trials: pd.DataFrame) -> list[str]:
+    """The ``param.`` columns that take more than one value among the trials."""
+    return [c for c in param_columns(trials) if trials[c].nunique(dropna=True) > 1]
+
+
+def trial_status(stop_reasons: pd.Series) -> str:
+    """``failed`` or ``diverged`` when any fold was (the trial is then unusable), else ``ok``."""
+    reasons = set(stop_reasons)
+    for status in ("failed", "diverged"):
+        if status in reasons:
+            return status
+    return "ok"
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {', '.join(missing)}; got {', '.join(map(str, frame.columns))}")
+
+
+# ----- ranking ------------------------------------------------------------------------------
+def trial_table(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row a trial: its parameters, status, folds, epochs, and validation ``metric``.
+
+    ``mean``, ``min`` and ``max`` are over the folds; they are NaN for an unusable
+    trial (any fold diverged or failed, or without a value of ``metric``). Rows are
+    in trial-id order.
+    """
+    require_columns(trials, ("trial", "fold", "stop_reason", "epochs_completed"), "trials")
+    column = f"{VALID}{metric}"
+    values = trials[column].astype(float) if column in trials else pd.Series(np.nan, index=trials.index)
+    values = values.where(~trials["stop_reason"].isin(UNUSABLE))
+    groups = trials.assign(_value=values).groupby("trial", sort=True)
+    table = pd.DataFrame({c: groups[c].first() for c in param_columns(trials)}, index=groups.size().index)
+    table["status"] = groups["stop_reason"].agg(trial_status)
+    table["stop_reason"] = groups["stop_reason"].agg(lambda s: s.value_counts().index[0])
+    table["folds"] = groups.size()
+    table["epochs_completed"] = groups["epochs_completed"].max()
+    complete = (table["status"] == "ok") & (groups["_value"].count() == table["folds"])
+    for name in ("mean", "min", "max"):
+        table[name] = groups["_value"].agg(name).where(complete)
+    return table.reset_index()
+
+
+def usable(table: pd.DataFrame) -> pd.DataFrame:
+    """The trials of ``trial_table`` that can be ranked: every fold usable, a finite mean."""
+    return table[(table["status"] == "ok") & np.isfinite(table["mean"].astype(float))]
+
+
+def rank(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The usable trials of ``trial_table``, best first (trial-id order on ties), with ``rank`` from 1."""
+    ranked = usable(table).sort_values("mean", ascending=lower_is_better(metric), kind="stable")
+    return ranked.assign(rank=np.arange(1, len(ranked) + 1))
+
+
+def best_trial(table: pd.DataFrame, metric: str) -> str | None:
+    """The trial ranked first; None if no trial is usable."""
+    ranked = rank(table, metric)
+    return None if ranked.empty else str(ranked["trial"].iloc[0])
+
+
+def ranked_rows(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The trial x fold rows with their trial's ``rank`` (blank when unusable) and mean validation
+    ``metric`` (column ``mean valid.<metric>``), by rank, then trial and fold."""
+    table = trial_table(trials, metric)
+    ranked = rank(table, metric)
+    ranks = pd.Series(ranked["rank"].to_numpy(), index=ranked["trial"].to_numpy(), dtype="Int64")
+    means = table.set_index("trial")["mean"]
+    frame = trials.assign(**{"rank": trials["trial"].map(ranks).astype("Int64"),
+                             f"mean {VALID}{metric}": trials["trial"].map(means).astype(float)})
+    frame = frame.assign(_unranked=frame["rank"].isna()).sort_values(
+        ["_unranked", "rank", "trial", "fold"], kind="stable").drop(columns="_unranked")
+    return frame.reset_index(drop=True)
+
+
+def select_best(trials: pd.DataFrame, metric: str) -> dict:
+    """The trial ranked first by its mean validation ``metric`` over folds.
+
+    Returns the shape of a tuning service's final result: the trial, its params, its
+    mean validation and test metrics over folds with their min and max, and its fit
+    cost; ``None`` values where no trial is usable.
+    """
+    ranked = rank(trial_table(trials, metric), metric)
+    if ranked.empty:
+        return _no_best(trials, metric)
+    best = ranked["trial"].iloc[0]
+    rows = trials[trials["trial"] == best]
+    first = rows.iloc[0]
+    return {
+        "model": first["model"], "kind": first["kind"], "trial": best,
+        "selection_metric": metric, "objective": float(ranked["mean"].iloc[0]),
+        "trials": int(trials["trial"].nunique()), "usable_trials": int(len(ranked)),
+        "folds": int(len(rows)),
+        "params": nest_params(first.to_dict(), prefix=PARAM),
+        "epochs_completed": int(rows["epochs_completed"].max()),
+        "stop_reason": str(rows["stop_reason"].value_counts().index[0]),
+        "train_seconds": float(rows["train_seconds"].mean()),
+        "cpu_seconds": float(rows["cpu_seconds"].mean()),
+        **{name: _summary(rows, prefix) for name, prefix in (("validation", VALID), ("test", TEST))},
+    }
+
+
+def _no_best(trials: pd.DataFrame, metric: str) -> dict:
+    first = trials.iloc[0]
+    return {"model": first["model"], "kind": first["kind"], "trial": None, "selection_metric": metric,
+            "objective": None, "trials": int(trials["trial"].nunique()), "usable_trials": 0,
+            "params": None, "epochs_completed": None, "stop_reason": None, "train_seconds": None,
+            "cpu_seconds": None, "validation": {}, "test": {},
+            "reasons": trials["stop_reason"].value_counts().to_dict()}
+
+
+def _summary(rows: pd.DataFrame, prefix: str) -> dict:
+    """Mean over folds of each metric, with ``{metric}_min`` and ``{metric}_max``."""
+    out = {}
+    for column in (c for c in rows.columns if c.startswith(prefix)):
+        values = rows[column].astype(float)
+        name = column.removeprefix(prefix)
+        out[name] = float(values.mean())
+        if len(values) > 1:
+            out[f"{name}_min"], out[f"{name}_max"] = float(values.min()), float(values.max())
+    return out
+
+
+# ----- comparison ---------------------------------------------------------------------------
+COMPARED = ("model", "kind", "trial", "selection_metric", "objective", "trials", "usable_trials",
+            "epochs_completed", "train_seconds", "cpu_seconds")
+
+
+def compare(best_dicts: Iterable[Mapping]) -> pd.DataFrame:
+    """One row a model from its ``best.json``: the best trial, its fit time and test metrics.
+
+    Columns: model, kind, trial, selection_metric, objective (the mean validation
+    metric it was selected on), trials, usable_trials, epochs_completed,
+    train_seconds, cpu_seconds, then ``test.<metric>`` (mean over folds, with
+    ``_min`` and ``_max`` where there are several folds). A model without a usable
+    trial has trial None and NaN metrics.
+    """
+    rows = []
+    for best in best_dicts:
+        row = {key: best.get(key) for key in COMPARED}
+        test = best.get("test") or {}
+        row.update({f"{TEST}{name}": test[name] for name in sorted(test, key=metric_order)})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        raise ValueError("compare: no best.json given; need at least one model")
+    metrics = sorted((c for c in frame.columns if c.startswith(TEST)), key=lambda c: metric_order(c[len(TEST):]))
+    numeric = metrics + ["objective", "train_seconds", "cpu_seconds"]
+    frame[numeric] = frame[numeric].astype(float)
+    return frame[[c for c in frame.columns if not c.startswith(TEST)] + metrics]

@@ -1,0 +1,144 @@
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from mfsweep.trials import (collect_histories, collect_trials, flatten_params, higher_is_better, lower_is_better,
+                            metric_names, model_metric, nest_params, ranked_rows, select_best)
+
+
+def metrics(trial, params, valid_rmse, test_rmse, stop="plateau", epochs=5):
+    return {
+        "model": "m", "kind": "als-biased", "trial": trial, "params": params, "epochs_completed": epochs,
+        "best_epoch": epochs, "stop_reason": stop, "error": None, "train_seconds": 1.5, "cpu_seconds": 2.5,
+        "threads": 1,
+        "validation": {} if valid_rmse is None else {"RMSE": valid_rmse, "NDCG": 0.1},
+        "test": None if test_rmse is None else {"RMSE": test_rmse, "NDCG": 0.2},
+    }
+
+
+@pytest.fixture
+def trial_files():
+    """(fold, record) and (fold, history) pairs of three trials on two folds."""
+    specs = {
+        "aaaaaaaaaa": ({"embedding_size": 8, "regularization": {"user": 0.1, "item": 0.2}}, [0.95, 0.97], [0.96, 0.98]),
+        "bbbbbbbbbb": ({"embedding_size": 16, "regularization": {"user": 0.1, "item": 0.1}}, [0.93, 0.97], [0.94, 0.97]),
+        "cccccccccc": ({"embedding_size": 32, "regularization": {"user": 0.0, "item": 0.0}}, [0.90, None], [0.91, None]),
+    }
+    records, histories = [], []
+    for trial, (params, valid, test) in specs.items():
+        for fold, (v, t) in enumerate(zip(valid, test)):
+            stop = "diverged" if v is None else "plateau"
+            records.append((fold, metrics(trial, params, v, t, stop)))
+            histories.append((fold, pd.DataFrame({"trial": trial, "epoch": [1, 2], "train_loss": [2.0, 1.0]})))
+    return records, histories
+
+
+def test_collect_gives_one_row_per_trial_and_fold(trial_files):
+    trials = collect_trials(trial_files[0])
+    assert len(trials) == 6
+    assert list(trials[["trial", "fold"]].itertuples(index=False, name=None))[:2] == [("aaaaaaaaaa", 0), ("aaaaaaaaaa", 1)]
+    row = trials.iloc[0]
+    assert row["param.embedding_size"] == 8 and row["param.regularization.item"] == 0.2
+    assert row["valid.RMSE"] == 0.95 and row["test.NDCG"] == 0.2
+    diverged = trials[trials["stop_reason"] == "diverged"]
+    assert len(diverged) == 1 and math.isnan(diverged["test.RMSE"].iloc[0])
+
+
+def test_collect_orders_rows_by_trial_then_fold():
+    trials = collect_trials([(1, metrics("bbbbbbbbbb", {"embedding_size": 16}, 0.8, 0.8)),
+                             (0, metrics("bbbbbbbbbb", {"embedding_size": 16}, 0.8, 0.8)),
+                             (0, metrics("aaaaaaaaaa", {"embedding_size": 8}, 0.9, 0.9))])
+    assert list(trials["trial"]) == ["aaaaaaaaaa", "bbbbbbbbbb", "bbbbbbbbbb"] and list(trials["fold"]) == [0, 0, 1]
+
+
+def test_collect_histories_adds_the_fold(trial_files):
+    history = collect_histories(trial_files[1])
+    assert list(history.columns[:3]) == ["trial", "fold", "epoch"]
+    assert len(history) == 12
+
+
+def test_select_best_uses_the_mean_over_folds_and_skips_unusable_trials(trial_files):
+    best = select_best(collect_trials(trial_files[0]), "RMSE")
+    # a: mean 0.96, b: mean 0.95, c: 0.90 on fold 0 but diverged on fold 1 (excluded)
+    assert best["trial"] == "bbbbbbbbbb"
+    assert best["objective"] == pytest.approx(0.95)
+    assert best["validation"]["RMSE_min"] == 0.93 and best["validation"]["RMSE_max"] == 0.97
+    assert best["usable_trials"] == 2 and best["trials"] == 3 and best["folds"] == 2
+    assert best["validation"]["RMSE_min"] <= best["validation"]["RMSE"] <= best["validation"]["RMSE_max"]
+    assert "RMSE" in best["test"]
+    assert isinstance(best["params"]["regularization"], dict)
+    json.dumps(best)
+
+
+def test_select_best_maximizes_ranking_metrics():
+    records = []
+    for trial, ndcg in (("aaaaaaaaaa", 0.2), ("bbbbbbbbbb", 0.3)):
+        record = metrics(trial, {"embedding_size": 8}, 1.0, 1.0)
+        record["validation"]["NDCG"] = ndcg
+        records.append((0, record))
+    assert select_best(collect_trials(records), "NDCG")["trial"] == "bbbbbbbbbb"
+
+
+def test_select_best_with_no_usable_trial_says_why():
+    record = metrics("aaaaaaaaaa", {"embedding_size": 8}, None, None, stop="failed")
+    best = select_best(collect_trials([(0, record)]), "RMSE")
+    assert best["trial"] is None and best["usable_trials"] == 0
+    assert best["reasons"] == {"failed": 1}
+
+
+def test_a_trial_missing_its_metric_on_a_fold_is_not_ranked():
+    partial = metrics("aaaaaaaaaa", {"embedding_size": 8}, None, None)  # no validation values on fold 1
+    trials = collect_trials([(0, metrics("aaaaaaaaaa", {"embedding_size": 8}, 0.5, 0.5)), (1, partial),
+                             (0, metrics("bbbbbbbbbb", {"embedding_size": 16}, 0.9, 0.9)),
+                             (1, metrics("bbbbbbbbbb", {"embedding_size": 16}, 0.9, 0.9))])
+    assert select_best(trials, "RMSE")["trial"] == "bbbbbbbbbb"
+    assert list(ranked_rows(trials, "RMSE")["rank"].astype(object).fillna(0)) == [1, 1, 0, 0]
+
+
+def test_ranked_rows_follow_the_ranking_of_select_best(trial_files):
+    trials = collect_trials(trial_files[0])
+    rows = ranked_rows(trials, "RMSE")
+    assert rows["trial"].iloc[0] == select_best(trials, "RMSE")["trial"]
+    ranks = rows.groupby("trial")["rank"].first()
+    assert (ranks["bbbbbbbbbb"], ranks["aaaaaaaaaa"]) == (1, 2) and pd.isna(ranks["cccccccccc"])
+    assert rows["mean valid.RMSE"].iloc[0] == pytest.approx(0.95)
+
+
+@pytest.mark.parametrize(("metric", "lower"), [("RMSE", True), ("MAE_user", True), ("train_loss", True),
+                                               ("NDCG", False), ("NDCG@10", False), ("Recall@5", False),
+                                               ("RecipRank", False), ("Coverage@100", False)])
+def test_metric_direction_has_one_answer(metric, lower):
+    assert lower_is_better(metric) is lower and higher_is_better(metric) is (not lower)
+
+
+def test_an_unknown_metric_has_no_direction():
+    with pytest.raises(ValueError, match="unknown metric 'AUC'"):
+        lower_is_better("AUC")
+
+
+def test_every_evaluated_metric_has_a_direction():
+    assert all(isinstance(lower_is_better(name), bool) for name in metric_names([1, 10]))
+
+
+def test_params_flatten_and_nest_back():
+    params = {"embedding_size": 8, "regularization": {"user": 0.1, "item": 0.2}}
+    flat = flatten_params(params)
+    assert flat == {"param.embedding_size": 8, "param.regularization.user": 0.1, "param.regularization.item": 0.2}
+    assert nest_params(flat, prefix="param.") == params
+    assert nest_params({**flat, "param.damping": math.nan, "valid.RMSE": 1.0}, prefix="param.") == params
+
+
+@pytest.mark.parametrize(("flat", "message"), [
+    ({"regularization.users": 1}, "must end in .user or .item"),
+    ({"regularization": 1, "regularization.user": 2}, "given both as a whole"),
+])
+def test_malformed_dotted_names_are_named(flat, message):
+    with pytest.raises(ValueError, match=message):
+        nest_params(flat)
+
+
+def test_selection_metric_follows_the_kind_and_the_config():
+    assert model_metric({"kind": "wals"}) == "NDCG" and model_metric({"kind": "als"}) == "RMSE"
+    assert model_metric({"kind": "als", "early_stopping": {"metric": "MAE"}}) == "MAE"

@@ -1,3 +1,0 @@
-from mfsweep import plot_jobs
-
-plot_jobs.plot_comparison(snakemake)  # noqa: F821 (snakemake is injected by the script directive)
