@@ -98,10 +98,7 @@ class BiasedALS(ALS):
     kind: ClassVar[str] = "als-biased"
     # LensKit 2025.8's BiasedMFConfig defaults
     defaults: ClassVar[dict[str, Any]] = {
-        "embedding_size": 50,
-        "regularization": 0.1,
-        "epochs": 10,
-        "damping": 5.0,
+        "embedding_size": 50, "regularization": 0.1, "epochs": 10, "damping": 5.0,
     }
     non_negative: ClassVar[tuple[str, ...]] = ("regularization", "damping")
 
@@ -158,16 +155,8 @@ class WALS(MFModel):
     kind: ClassVar[str] = "wals"
     # the size, regularization and iterations default to implicit 0.7.3's
     defaults: ClassVar[dict[str, Any]] = {
-        "embedding_size": 100,
-        "regularization": 0.01,
-        "epochs": 15,
-        "alpha": 1.0,
-        "confidence": "linear",
-        "epsilon": 1.0,
-        "exponent": 1.0,
-        "unobserved_weight": 1.0,
-        "solver": "cg",
-        "cg_steps": 3,
+        "embedding_size": 100, "regularization": 0.01, "epochs": 15, "alpha": 1.0, "confidence": "linear",
+        "epsilon": 1.0, "exponent": 1.0, "unobserved_weight": 1.0, "solver": "cg", "cg_steps": 3,
     }
     non_negative: ClassVar[tuple[str, ...]] = ("regularization", "unobserved_weight", "exponent")
     positive: ClassVar[tuple[str, ...]] = ("alpha", "epsilon")

@@ -173,11 +173,7 @@ class SGD(_SGDFamily):
 
     kind = "sgd"
     defaults: ClassVar[dict[str, Any]] = {
-        "embedding_size": 100,
-        "epochs": 20,
-        "learning_rate": 0.005,
-        "regularization": 0.02,
-        "init_std": 0.1,
+        "embedding_size": 100, "epochs": 20, "learning_rate": 0.005, "regularization": 0.02, "init_std": 0.1,
         "hogwild": False,
     }
 
@@ -263,16 +259,8 @@ class GramianSGD(_SGDFamily):
 
     kind = "sgd-gramian"
     defaults: ClassVar[dict[str, Any]] = {
-        "embedding_size": 64,
-        "epochs": 30,
-        "learning_rate": 0.02,
-        "regularization": 0.1,
-        "init_std": 0.1,
-        "gravity": 0.005,
-        "decay_pct": 0.05,
-        "period": 8,
-        "batch_size": 10000,
-        "hogwild": False,
+        "embedding_size": 64, "epochs": 30, "learning_rate": 0.02, "regularization": 0.1, "init_std": 0.1,
+        "gravity": 0.005, "decay_pct": 0.05, "period": 8, "batch_size": 10000, "hogwild": False,
     }
     non_negative = ("regularization", "init_std", "gravity")
 
@@ -336,16 +324,8 @@ class Adam(_SGDFamily):
 
     kind = "adam"
     defaults: ClassVar[dict[str, Any]] = {
-        "embedding_size": 64,
-        "epochs": 20,
-        "learning_rate": 0.005,
-        "regularization": 0.1,
-        "init_std": 0.1,
-        "batch_size": 1024,
-        "weight_decay": 0.01,
-        "beta1": 0.9,
-        "beta2": 0.999,
-        "eps": 1e-8,
+        "embedding_size": 64, "epochs": 20, "learning_rate": 0.005, "regularization": 0.1, "init_std": 0.1,
+        "batch_size": 1024, "weight_decay": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
     }
     biased = True
     non_negative = ("regularization", "init_std", "weight_decay")
