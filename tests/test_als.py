@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mfsweep.models import ParameterError, create
+from peer_helpers import import_peer
 
 TOL = 1e-4
 
@@ -275,14 +276,15 @@ def test_defaults_follow_the_peers():
     assert (wals.params["solver"], wals.params["cg_steps"], wals.params["unobserved_weight"]) == ("cg", 3, 1.0)
 
 
-# ----- peers (skipped when the benchmark extras are not installed) ---------------------------------
+# ----- peers (marked `peers`: `make test-peers` installs them and runs these) ---------------------
 def dense_ratings(seed=10) -> pd.DataFrame:
     """A frame in which every user and item id appears (so peers index them the same way)."""
     return tiny_ratings(n_users=40, n_items=25, density=0.4, seed=seed)
 
 
+@pytest.mark.peers
 def test_biased_matches_lenskit():
-    pytest.importorskip("lenskit")
+    import_peer("lenskit", "lenskit")
     from lenskit.als import BiasedMFScorer
     from lenskit.data import from_interactions_df
     from lenskit.training import TrainingOptions
@@ -303,8 +305,9 @@ def test_biased_matches_lenskit():
     np.testing.assert_allclose(model.item_factors, peer.item_embeddings[items], atol=1e-4)
 
 
+@pytest.mark.peers
 def test_wals_matches_implicit():
-    pytest.importorskip("implicit")
+    import_peer("implicit", "implicit")
     from implicit.cpu import _als
     from implicit.cpu.als import AlternatingLeastSquares
 

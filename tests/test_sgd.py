@@ -12,6 +12,7 @@ import pytest
 from mfsweep.kernels import sgd as kernels
 from mfsweep.matrix import as_matrix
 from mfsweep.models import ParameterError, create
+from peer_helpers import import_peer
 
 KINDS = ("sgd", "sgd-biased", "sgd-gramian", "adam")
 PER_RATING = ("sgd", "sgd-biased", "sgd-gramian")
@@ -157,9 +158,10 @@ def test_epoch_of_small_steps_sums_to_full_gradient(kind):
 
 
 # ----- independent implementations -------------------------------------------------------------
+@pytest.mark.peers
 def test_biased_kernel_matches_surprise_svd():
     """Two epochs of our kernel in Surprise's rating order equal scikit-surprise's SVD."""
-    surprise = pytest.importorskip("surprise")
+    surprise = import_peer("surprise", "scikit-surprise")
     data = synthetic(seed=1)
     trainset = surprise.Dataset.load_from_df(
         data[["user", "item", "rating"]], surprise.Reader(rating_scale=(1, 5))).build_full_trainset()
@@ -178,8 +180,9 @@ def test_biased_kernel_matches_surprise_svd():
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.peers
 def test_adam_matches_torch_adamw():
-    torch = pytest.importorskip("torch")
+    torch = import_peer("torch", "torch")
     data = synthetic(n_users=12, n_items=9, seed=2)
     params = dict(embedding_size=5, epochs=3, learning_rate=0.02, regularization={"user": 0.05, "item": 0.1},
                   weight_decay=0.1, batch_size=7, beta1=0.8, beta2=0.99, eps=1e-6, seed=4)
