@@ -57,7 +57,7 @@ def test_sigkill_during_training_leaves_no_complete_output_and_a_rerun_finishes(
 
     snakemake(workdir, "--unlock", config=config)
     snakemake(workdir, "--cores", "1", "--rerun-incomplete", config=config)
-    metrics = json.loads((trial / "metrics.json").read_text())
+    (metrics,) = json.loads((trial / "metrics.json").read_text())
     assert metrics["epochs_completed"] == 40 and metrics["stop_reason"] == "max_epochs"
     assert (workdir / "results" / "summary" / "synth" / "holdout" / "slow" / "best.json").exists()
     assert not [p for p in trial.iterdir() if p.name.endswith(".tmp")]
