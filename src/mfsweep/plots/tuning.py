@@ -94,7 +94,7 @@ def parallel_coordinates(trials: pd.DataFrame, metric: str, space: Mapping | Non
     ``status`` and ``mean``, and the axes' scales in order.
     """
     table = trial_table(trials, metric).set_index("trial")
-    ok = usable(table.reset_index()).set_index("trial")
+    ok = usable(table)
     scales = [Scale.of(c, table[c], space) for c in tuned_parameters(trials)]
     scales.append(Scale(metric, "linear", *(_bounds(ok["mean"]))))
     frame = pd.DataFrame({s.name: s.position(table[s.name]) for s in scales[:-1]}, index=table.index)
@@ -121,8 +121,9 @@ def plot_parallel_coordinates(trials: pd.DataFrame, path, metric: str, space: Ma
     suptitle(fig, "Parallel coordinates", context)
     ax = fig.add_subplot()
     ok = frame[frame["status"] == "ok"].dropna(subset=["mean"])
+    table = trial_table(trials, metric)
     ax.set_title(f"{len(frame)} trial{plural(len(frame))} across {len(scales) - 1} tuned parameter"
-                 f"{plural(len(scales) - 1)} to validation {metric} (mean over {folds_text(trial_table(trials, metric))})")
+                 f"{plural(len(scales) - 1)} to validation {metric} (mean over {folds_text(table)})")
     if len(scales) < 2 or ok.empty:
         text = (f"No tuned parameter: every trial used the same values ({len(frame)} trial{plural(len(frame))})."
                 if len(scales) < 2 else f"No usable trial has a validation {metric}.")
@@ -132,7 +133,7 @@ def plot_parallel_coordinates(trials: pd.DataFrame, path, metric: str, space: Ma
     columns = [s.name for s in scales]
     colors = matplotlib.colormaps["viridis_r" if lower_is_better(metric) else "viridis"]
     norm = Normalize(*_bounds(ok["mean"]))
-    best = best_trial(trial_table(trials, metric), metric)
+    best = best_trial(table, metric)
     for trial, row in frame.iterrows():
         y = row[columns].to_numpy(float)
         if row["status"] != "ok" or pd.isna(row["mean"]):
