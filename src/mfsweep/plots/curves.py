@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from mfsweep.plots.style import curve_label, empty_panel, palette, save_svg, styled, suptitle
+from mfsweep.plots.style import curve_label, empty_panel, palette, plain_log_y, save_svg, styled, suptitle
 from mfsweep.trials import best_trial, fold_band, loss_parts, trial_table
 
 TOTAL = "train_loss"
@@ -72,7 +72,7 @@ def _loss_parts_panel(ax, rows: pd.DataFrame, best: str, metric: str) -> None:
         ax.plot(means.index, means[column], "-o" if column == TOTAL else "--", ms=3, lw=2 if column == TOTAL else 1.4,
                 color=color, label=label)
     if (means > 0).all().all():
-        ax.set_yscale("log")
+        plain_log_y(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (mean over folds" + ("; log scale)" if ax.get_yscale() == "log" else ")"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
