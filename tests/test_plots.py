@@ -9,6 +9,10 @@ import pytest
 
 from mfsweep import plots
 from mfsweep import trials as trials_module
+from mfsweep.pipeline.figures import FIGURES
+
+#: The per-model figures drawn by mfsweep.plots (the tables are report_jobs' and tested with the report).
+MODEL_PLOTS = [f.name for f in FIGURES if f.per_model and f.output.endswith(".svg")]
 
 FOLDS = (0, 1)
 # trial -> (embedding_size, learning_rate, regularization.user, valid RMSE per fold, stop reason per fold, epochs)
@@ -193,8 +197,11 @@ def test_iteration_completion_figure(trials, history, tmp_path):
     plots.plot_iteration_completion(trials, history, path, "RMSE", best="t02", max_epochs=10, context="sgd-biased")
     text = svg_text(path)
     assert "Iteration completion: sgd-biased" in text
-    assert "epochs completed (12 trial x fold runs)" in text
-    assert "plateau (6)" in text and "max_epochs (3)" in text and "diverged (1)" in text and "failed (2)" in text
+    # epochs completed: 6 5 | 7 10 | 10 10 | 4 8 | 3 2 | 0 0: mean 65 / 12, median (5 + 6) / 2
+    assert "epochs completed (12 trial x fold runs; mean 5.4, median 5.5)" in text
+    assert "mean over all runs: 5.4" in text
+    assert "plateau (6; mean 5.5, median 5.5)" in text and "max_epochs (3; mean 10.0, median 10)" in text
+    assert "diverged (1; mean 2.0, median 2)" in text and "failed (2; mean 0.0, median 0)" in text
     assert "max_epochs = 10" in text
     assert "selected trial t02" in text and "best epoch" in text
     assert "longest-running" in text and "t03 (10 epochs, max_epochs)" in text
@@ -293,7 +300,7 @@ def test_all_trials_diverged_are_marked_not_dropped(tmp_path):
         assert "all 5 trials diverged or failed (5 diverged)" in text or "diverged: 5 trials" in text
     plots.plot_iteration_completion(diverged, history, tmp_path / "i.svg", "RMSE")
     text = svg_text(tmp_path / "i.svg")
-    assert "No usable trial" in text and "diverged (10)" in text and "diverged after this epoch" in text
+    assert "No usable trial" in text and "diverged (10;" in text and "diverged after this epoch" in text
     plots.plot_cost({"m": diverged}, tmp_path / "c.svg")
     assert "m: diverged (10 runs)" in svg_text(tmp_path / "c.svg")
 
@@ -350,7 +357,7 @@ def test_plot_jobs_write_every_figure_and_the_comparison_table(trials, history, 
         summaries[model] = folder
     settings = {"kind": "sgd-biased", "max_epochs": 10, "early_stopping": {"metric": None}, "params": SPACE}
     folder = summaries["sgd-biased"]
-    for name in ("embedding_size", "learning_parameters", "iteration_completion", "folds"):
+    for name in MODEL_PLOTS:
         inputs = Files(trials=folder / "trials.parquet", history=folder / "history.parquet", best=folder / "best.json")
         out = tmp_path / "plots" / f"{name}.svg"
         job = fake_snakemake(tmp_path, name, inputs, Files(out), settings, model="sgd-biased")
@@ -409,7 +416,7 @@ def report_config():
     return config
 
 
-@pytest.mark.parametrize("name", ["embedding_size", "learning_parameters", "iteration_completion", "folds"])
+@pytest.mark.parametrize("name", MODEL_PLOTS)
 def test_model_captions_render_with_the_config(name, report_config):
     text = render_caption(name, report_config, dataset="synth", split="kfold", model="sgd-biased")
     assert "sgd-biased" in text and "synth" in text

@@ -20,12 +20,15 @@ import pandas as pd
 import pytest
 
 from mfsweep.pipeline import report_jobs
+from mfsweep.pipeline.figures import MODEL_FIGURES
 from mfsweep.trials import select_best
 from workflow_helpers import ROOT, snakemake
 
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 MODELS = ("als-biased", "sgd-biased")  # the models of tiny.yaml's experiment
 TABLES = ("trials.html", "best.html")
+#: The figures of the tuning analysis (parallel coordinates, importance, loss parts and fold bands).
+TUNING_FIGURES = ("parallel_coordinates", "importance", "training_curves")
 
 
 # ----- the tables, without a browser -------------------------------------------------------------
@@ -378,7 +381,9 @@ def test_report_opens_without_errors_and_shows_every_figure_and_table(report, ch
     assert [m for m in console if not m.startswith(ALLOWED_CONSOLE)] == [], console
 
     expected = expected_files(workdir)
-    assert sum(expected.values()) == len(MODELS) * 6 + 2  # 4 figures + 2 tables a model; comparison, cost
+    per_model = len(MODEL_FIGURES)  # the figures and the two tables of each model
+    assert sum(expected.values()) == len(MODELS) * per_model + 2  # and per split: comparison, cost
+    assert {f"{name}.svg" for name in TUNING_FIGURES} <= set(expected)
     assert missing_views(record, expected) == Counter(), record["views"]
     assert not [view for view in record["views"] if "missing" in view or view["kind"] == "none"]
     for view in record["views"]:
@@ -389,6 +394,10 @@ def test_report_opens_without_errors_and_shows_every_figure_and_table(report, ch
     for model in MODELS:
         shown = {view["file"]: view for view in record["views"] if view["subcategory"] == model}
         assert set(TABLES) <= set(shown), f"{model}: {sorted(shown)}"
+        for name in TUNING_FIGURES:  # every new figure, drawn and captioned, for every model
+            view = shown[f"{name}.svg"]
+            assert view["kind"] == "img" and view["width"] > 300, view
+            assert model in view["caption"], view
         assert f"Every trial of {model} as a table" in shown["trials.html"]["caption"]
         assert f"Best configuration of {model}" in shown["best.html"]["caption"]
     assert all("How to read it" in view["caption"] for view in record["views"])  # every caption renders

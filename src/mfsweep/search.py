@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -57,17 +58,51 @@ def expand(model: dict) -> dict[str, dict]:
     return trials
 
 
+def space_entry(space: Mapping | None, name: str):
+    """The search-space entry of ``name`` (``regularization.user`` as a dotted key or nested)."""
+    if not space:
+        return None
+    if name in space:
+        return space[name]
+    head, _, tail = name.partition(".")
+    entry = space.get(head)
+    if tail and isinstance(entry, Mapping) and tail in entry:
+        return entry[tail]
+    return None
+
+
+def is_log_axis(name: str, values: Iterable, space: Mapping | None = None) -> bool:
+    """Whether parameter ``name`` is drawn on a log axis.
+
+    Log when the search space draws it from a ``loguniform``/``loguniform_int``
+    distribution, or when its grid (or, without a space, the values taken) are all
+    > 0 and span at least 10x.
+    """
+    entry = space_entry(space, name)
+    if is_distribution(entry):
+        return next(iter(entry)).startswith("loguniform")
+    points = entry if isinstance(entry, list) else list(values)
+    numbers = [v for v in points if is_number(v) and math.isfinite(v)]
+    if not numbers or len(numbers) < len(points) or min(numbers) <= 0:
+        return False
+    return max(numbers) / min(numbers) >= 10
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_axis(name: str, value, method: str) -> None:
     if isinstance(value, list):
         if not value:
             raise SearchError(f"params.{name}: empty list; give at least one value")
         return
-    if not _is_distribution(value):
+    if not is_distribution(value):
         return
     if method != "random":
         raise SearchError(f"params.{name}: a distribution needs search method 'random'")
     (kind, bounds), = value.items()
-    if not (isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b) for b in bounds)):
+    if not (isinstance(bounds, list) and len(bounds) == 2 and all(is_number(b) for b in bounds)):
         raise SearchError(f"params.{name}.{kind}: expected [low, high], got {bounds!r}")
     low, high = bounds
     if not low < high:
@@ -76,12 +111,9 @@ def _check_axis(name: str, value, method: str) -> None:
         raise SearchError(f"params.{name}.{kind}: bounds must be > 0 for a log scale, got [{low}, {high}]")
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_distribution(value) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in DISTRIBUTIONS
+def is_distribution(value) -> bool:
+    """Whether a search-space entry is a distribution mapping (``{loguniform: [lo, hi]}``)."""
+    return isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in DISTRIBUTIONS
 
 
 def _grid_points(space: dict) -> list[dict]:
@@ -99,7 +131,7 @@ def _random_points(space: dict, trials: int, seed: int) -> list[dict]:
 def _sample(value, rng: np.random.Generator):
     if isinstance(value, list):
         return value[int(rng.integers(len(value)))]
-    if not _is_distribution(value):
+    if not is_distribution(value):
         return value
     (kind, (low, high)), = value.items()
     if kind == "uniform":

@@ -27,6 +27,8 @@ RANKING_METRICS = ("NDCG", "RBP", "RecipRank")
 CUTOFF_METRICS = ("NDCG", "Precision", "Recall", "HitRate", "Coverage")
 #: Quantities of the training itself, lower is better.
 LOSSES = ("train_loss",)
+#: History columns that hold one part of the training loss (``loss_data``, ``loss_l2``, ...).
+LOSS_PART = "loss_"
 #: The order metrics are listed and drawn in; ``@k`` metrics after their base name.
 METRIC_ORDER = (*RATING_METRICS, *RANKING_METRICS, *(f"{name}@" for name in CUTOFF_METRICS))
 
@@ -292,6 +294,36 @@ def _summary(rows: pd.DataFrame, prefix: str) -> dict:
         if len(values) > 1:
             out[f"{name}_min"], out[f"{name}_max"] = float(values.min()), float(values.max())
     return out
+
+
+# ----- epochs --------------------------------------------------------------------------------
+def completion_summary(trials: pd.DataFrame) -> pd.DataFrame:
+    """Epochs completed by stop reason: one row a reason (as they appear, most runs first), then ``all``.
+
+    Columns: ``stop_reason``, ``runs`` (trial x fold rows), ``mean`` and ``median`` epochs completed.
+    """
+    require_columns(trials, ("stop_reason", "epochs_completed"), "trials")
+    epochs = trials["epochs_completed"].fillna(0).astype(float)
+    groups = epochs.groupby(trials["stop_reason"].astype(str), sort=False)
+    frame = pd.DataFrame({"runs": groups.size(), "mean": groups.mean(), "median": groups.median()})
+    frame = frame.sort_values("runs", ascending=False, kind="stable").rename_axis("stop_reason").reset_index()
+    total = {"stop_reason": "all", "runs": len(epochs), "mean": epochs.mean(), "median": epochs.median()}
+    return pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
+
+
+def loss_parts(history: pd.DataFrame) -> list[str]:
+    """The history's ``loss_*`` columns: the parts the training loss is the sum of, where recorded."""
+    return [c for c in history.columns if str(c).startswith(LOSS_PART)]
+
+
+def fold_band(history: pd.DataFrame, trial: str, column: str) -> pd.DataFrame:
+    """One trial's ``column`` by epoch across its folds: ``epoch``, ``mean``, ``min``, ``max`` and ``folds``
+    (how many folds reached the epoch with a value)."""
+    require_columns(history, ("trial", "fold", "epoch", column), "history")
+    rows = history[(history["trial"] == trial) & history[column].notna()]
+    groups = rows.groupby("epoch", sort=True)[column]
+    frame = pd.DataFrame({"mean": groups.mean(), "min": groups.min(), "max": groups.max(), "folds": groups.count()})
+    return frame.reset_index()
 
 
 # ----- comparison ---------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The bodies of the plotting rules' scripts (workflow/rules/plots.smk): each takes ``snakemake``.
 
 Per model (wildcards dataset, split, model; ``params.settings`` is the model's
-validated config): embedding size, learning parameters, iteration completion and
-folds. Per dataset and split, across the models of the experiments: the
+validated config): embedding size, learning parameters, iteration completion,
+folds, parallel coordinates, parameter importance and the selected trial's
+training curves. Per dataset and split, across the models of the experiments: the
 comparison (table and figure) and the cost figure. ``draw`` runs the one that
 ``params.figure`` names (see ``mfsweep.pipeline.figures``).
 """
@@ -52,20 +53,42 @@ def plot_embedding_size(snakemake) -> None:
     model_figure(snakemake, plots.plot_embedding_size)
 
 
+def space(job) -> dict:
+    return {"space": job.params.settings.get("params")}
+
+
+def selected_history(job) -> dict:
+    return {"history": pd.read_parquet(job.input.history), "best": read_json(job.input.best).get("trial")}
+
+
 def plot_learning_parameters(snakemake) -> None:
-    model_figure(snakemake, plots.plot_learning_parameters, lambda job: {"space": job.params.settings.get("params")})
+    model_figure(snakemake, plots.plot_learning_parameters, space)
 
 
 def plot_iteration_completion(snakemake) -> None:
-    def extra(job) -> dict:
-        return {"history": pd.read_parquet(job.input.history), "best": read_json(job.input.best).get("trial"),
-                "max_epochs": job.params.settings.get("max_epochs")}
-
-    model_figure(snakemake, _iteration_completion, extra)
+    model_figure(snakemake, _with_history(plots.plot_iteration_completion),
+                 lambda job: {**selected_history(job), "max_epochs": job.params.settings.get("max_epochs")})
 
 
-def _iteration_completion(trials, path, metric, *, history, **options) -> None:
-    plots.plot_iteration_completion(trials, history, path, metric, **options)
+def plot_parallel_coordinates(snakemake) -> None:
+    model_figure(snakemake, plots.plot_parallel_coordinates, space)
+
+
+def plot_importance(snakemake) -> None:
+    model_figure(snakemake, plots.plot_importance, space)
+
+
+def plot_training_curves(snakemake) -> None:
+    model_figure(snakemake, _with_history(plots.plot_training_curves), selected_history)
+
+
+def _with_history(plot):
+    """``plot(trials, history, path, metric, ...)`` called as ``draw(trials, path, metric, history=...)``."""
+
+    def draw(trials, path, metric, *, history, **options) -> None:
+        plot(trials, history, path, metric, **options)
+
+    return draw
 
 
 def plot_folds(snakemake) -> None:

@@ -12,6 +12,7 @@ trial x fold: ``stop_reason``, ``epochs_completed``, ``train_seconds``,
 an epoch of a trial x fold, validation metrics by name).
 """
 
+from mfsweep.plots.curves import plot_training_curves
 from mfsweep.plots.models import plot_comparison, plot_cost
 from mfsweep.plots.style import is_log_axis, metric_label
 from mfsweep.plots.sweep import (
@@ -20,6 +21,8 @@ from mfsweep.plots.sweep import (
            plot_iteration_completion,
            plot_learning_parameters,
 )
+from mfsweep.plots.tuning import plot_importance, plot_parallel_coordinates
 
 __all__ = ["is_log_axis", "metric_label", "plot_comparison", "plot_cost", "plot_embedding_size", "plot_folds",
-           "plot_iteration_completion", "plot_learning_parameters"]
+           "plot_importance", "plot_iteration_completion", "plot_learning_parameters", "plot_parallel_coordinates",
+           "plot_training_curves"]

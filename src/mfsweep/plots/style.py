@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import math
 import textwrap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import matplotlib
@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 
 from mfsweep.io import atomic_path
-from mfsweep.search import DISTRIBUTIONS
+from mfsweep.search import is_log_axis, is_number
 from mfsweep.trials import (
     RATING_METRICS,
     lower_is_better,
@@ -38,7 +38,8 @@ RC = {
 }
 #: Marker and color of the trials that are not usable, by status.
 MARKS = {"diverged": ("x", "tab:red"), "failed": ("x", "dimgray")}
-REASON_COLORS = {"max_epochs": "tab:blue", "plateau": "tab:green", "diverged": "tab:red", "failed": "dimgray"}
+REASON_COLORS = {"max_epochs": "tab:blue", "plateau": "tab:green", "pruned": "tab:orange", "diverged": "tab:red",
+                 "failed": "dimgray"}
 SHORT_NAMES = {"embedding_size": "k", "learning_rate": "lr", "regularization": "reg", "init_std": "init",
                "unobserved_weight": "w0", "damping": "damp"}
 EMBEDDING = "param.embedding_size"
@@ -69,40 +70,6 @@ def curve_label(column: str) -> str:
     if column == "train_loss":
         return "training loss (no validation metric recorded)"
     return metric_label(column, over_folds=False)
-
-
-def is_log_axis(name: str, values: Iterable, space: Mapping | None = None) -> bool:
-    """Whether parameter ``name`` is drawn on a log axis.
-
-    Log when the search space draws it from a ``loguniform``/``loguniform_int``
-    distribution, or when its grid (or, without a space, the values taken) are all
-    > 0 and span at least 10x.
-    """
-    entry = space_entry(space, name)
-    if isinstance(entry, Mapping) and len(entry) == 1 and next(iter(entry)) in DISTRIBUTIONS:
-        return next(iter(entry)).startswith("loguniform")
-    points = entry if isinstance(entry, list) else list(values)
-    numbers = [v for v in points if is_number(v) and math.isfinite(v)]
-    if not numbers or len(numbers) < len(points) or min(numbers) <= 0:
-        return False
-    return max(numbers) / min(numbers) >= 10
-
-
-def space_entry(space: Mapping | None, name: str):
-    """The search-space entry of ``name`` (``regularization.user`` as a dotted key or nested)."""
-    if not space:
-        return None
-    if name in space:
-        return space[name]
-    head, _, tail = name.partition(".")
-    entry = space.get(head)
-    if tail and isinstance(entry, Mapping) and tail in entry:
-        return entry[tail]
-    return None
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def parameter_axis(ax, column: str, values: pd.Series, space: Mapping | None) -> Callable[[pd.DataFrame], np.ndarray]:

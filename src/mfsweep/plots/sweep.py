@@ -25,6 +25,7 @@ from mfsweep.plots.style import (
     mark_unusable,
     metric_label,
     no_usable_text,
+    number_text,
     palette,
     parameter_axis,
     plural,
@@ -35,26 +36,62 @@ from mfsweep.plots.style import (
     untuned_text,
 )
 from mfsweep.trials import (
+    IMPLICIT_KINDS,
+    RATING_METRICS,
+    VALID,
     best_trial,
+    completion_summary,
     rank,
     trial_table,
     tuned_parameters,
     usable,
 )
 
-
 # ----- figures -------------------------------------------------------------------------------
+#: The metrics the embedding-size figure has a panel for besides the selection metric (rating metrics
+#: only for models whose predictions are ratings).
+EMBEDDING_METRICS = ("RMSE", "NDCG", "RecipRank", "RBP")
+
+
+def embedding_metrics(trials: pd.DataFrame, metric: str) -> list[str]:
+    """The selection ``metric``, then each of ``EMBEDDING_METRICS`` the trials have a validation value of."""
+    implicit = trials["kind"].isin(IMPLICIT_KINDS).any() if "kind" in trials else False
+    extra = [m for m in EMBEDDING_METRICS if m != metric and f"{VALID}{m}" in trials
+             and trials[f"{VALID}{m}"].notna().any() and not (implicit and m in RATING_METRICS)]
+    return [metric, *extra]
+
+
 @styled
 def plot_embedding_size(trials: pd.DataFrame, path, metric: str, context: str | None = None) -> None:
-    """Validation ``metric`` against embedding size (log2 x): every trial a point, the best per size a line."""
+    """Validation metrics against embedding size (log2 x): every trial a point, the best per size a line.
+
+    One panel a metric: the selection ``metric`` first, then RMSE (rating models),
+    NDCG, RecipRank and RBP where recorded; the selected trial (by ``metric``) is
+    starred in each.
+    """
     table = trial_table(trials, metric)
-    fig = Figure(figsize=(7.5, 4.4), layout="constrained")
-    ax = fig.add_subplot()
+    metrics = embedding_metrics(trials, metric) if EMBEDDING in table else [metric]
+    ncols = min(2, len(metrics))
+    nrows = math.ceil(len(metrics) / ncols)
+    fig = Figure(figsize=(7.5 if ncols == 1 else 12.5, 4.4 if nrows == 1 else 3.6 * nrows + 0.8),
+                 layout="constrained")
     suptitle(fig, "Embedding size", context)
-    ax.set_title(f"validation {metric} against embedding size ({len(table)} trial{plural(len(table))})")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    selected = best_trial(table, metric)
+    for ax, name in zip(axes, metrics):
+        _embedding_panel(ax, trials, name, selected, selection=name == metric and len(metrics) > 1)
+    for ax in axes[len(metrics):]:
+        ax.set_axis_off()
+    add_legend(fig, axes[0])
+    save_svg(fig, path)
+
+
+def _embedding_panel(ax, trials: pd.DataFrame, metric: str, selected: str | None, selection: bool) -> None:
+    table = trial_table(trials, metric)
+    which = " (selection metric)" if selection else ""
+    ax.set_title(f"validation {metric}{which} against embedding size ({len(table)} trial{plural(len(table))})")
     if EMBEDDING not in table:
-        empty_panel(ax, "No embedding_size parameter in these trials: nothing to draw against it.")
-        return save_svg(fig, path)
+        return empty_panel(ax, "No embedding_size parameter in these trials: nothing to draw against it.")
     ok = usable(table)
     log2_axis(ax, table[EMBEDDING].astype(float).to_numpy())
     if not ok.empty:
@@ -62,15 +99,15 @@ def plot_embedding_size(trials: pd.DataFrame, path, metric: str, context: str | 
                    label=f"trial (mean over {folds_text(table)})")
         best = rank(ok, metric).drop_duplicates(EMBEDDING).sort_values(EMBEDDING)
         ax.plot(best[EMBEDDING], best["mean"], "-", color="tab:orange", lw=1.6, zorder=2, label="best trial per size")
-        mark_selected(ax, ok, EMBEDDING, metric)
+        chosen = ok[ok["trial"] == selected]
+        ax.plot(chosen[EMBEDDING], chosen["mean"], "*", ms=15, color="gold", markeredgecolor="black", zorder=5,
+                label=f"selected trial {selected}")
     mark_unusable(ax, table, lambda rows: rows[EMBEDDING].astype(float).to_numpy())
     if ok.empty:
         add_note(ax, no_usable_text(table, metric))
         ax.set_yticks([])
     ax.set_xlabel("embedding size (factors per user and item; log2 scale)")
     ax.set_ylabel(metric_label(metric))
-    add_legend(fig, ax)
-    save_svg(fig, path)
 
 
 @styled
@@ -183,22 +220,29 @@ def plot_folds(trials: pd.DataFrame, path, metric: str, top: int = 10, context: 
 def _epochs_histogram(ax, trials: pd.DataFrame, max_epochs: int | None) -> None:
     epochs = trials["epochs_completed"].fillna(0).astype(int).to_numpy()
     reasons = trials["stop_reason"].astype(str).to_numpy()
+    summary = completion_summary(trials).set_index("stop_reason")
     last = int(max(epochs.max(initial=0), max_epochs or 0))
     bottom = np.zeros(last + 1)
     order = [r for r in REASON_COLORS if r in reasons] + sorted(set(reasons) - set(REASON_COLORS))
     for reason in order:
         counts = np.bincount(epochs[reasons == reason], minlength=last + 1)
         ax.bar(np.arange(last + 1), counts, bottom=bottom, width=0.8, color=REASON_COLORS.get(reason, "tab:purple"),
-               label=f"{reason} ({int(counts.sum())})")
+               label=f"{reason} ({int(counts.sum())}; {epochs_text(summary.loc[reason])})")
         bottom += counts
+    everything = summary.loc["all"]
+    ax.axvline(everything["mean"], ls="-", lw=1.4, color="black", label=f"mean over all runs: {everything['mean']:.1f}")
     if max_epochs:
         ax.axvline(max_epochs, ls="--", lw=1, color="black", label=f"max_epochs = {max_epochs}")
-    ax.set_title(f"epochs completed ({len(trials)} trial x fold runs)")
+    ax.set_title(f"epochs completed ({len(trials)} trial x fold runs; {epochs_text(everything)})")
     ax.set_xlabel("epochs completed")
     ax.set_ylabel("runs (trial x fold)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(title="stop reason", loc="upper left")
+    ax.legend(title="stop reason (runs; epochs completed)", loc="upper left", fontsize=7)
+
+
+def epochs_text(row: pd.Series) -> str:
+    return f"mean {row['mean']:.1f}, median {number_text(row['median'])}"
 
 
 def _best_curve(ax, trials: pd.DataFrame, history: pd.DataFrame, best: str | None, column: str) -> None:

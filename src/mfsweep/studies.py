@@ -1,0 +1,135 @@
+"""Optuna studies built from a sweep's trials, whatever search made them (grid, random
+or adaptive), and what is read from them: the importance of each tuned parameter.
+
+A study holds one Optuna trial per mfsweep trial: its tuned parameters, with the
+distributions of the model's search space (``settings["params"]``), and its mean
+validation metric over folds. Trials that diverged or failed are added as failed
+Optuna trials, so the study counts them but no evaluator reads them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+from optuna.trial import TrialState, create_trial
+from scipy.stats import spearmanr
+
+from mfsweep.search import is_distribution, is_log_axis, is_number, space_entry
+from mfsweep.trials import PARAM, lower_is_better, trial_table, tuned_parameters, usable
+
+#: The fewest usable trials an importance is computed from.
+MIN_TRIALS = 4
+
+
+class ImportanceError(ValueError):
+    """Importance cannot be computed from these trials; the message says why."""
+
+
+def plain(value):
+    """A table cell as a plain Python value (Optuna's parameter values are None, bool, int, float or str)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def distribution(name: str, values: pd.Series, space: Mapping | None = None) -> BaseDistribution:
+    """The distribution of parameter ``name`` (without ``param.``), from the search space.
+
+    ``loguniform`` -> log FloatDistribution, ``loguniform_int`` -> log IntDistribution,
+    ``uniform`` -> FloatDistribution, a list (a grid axis or a choice) -> Categorical
+    over the list. Without a space entry: numbers -> a range over the values taken
+    (log when they are > 0 and span 10x or more), other values -> Categorical. Bounds
+    are widened to the values taken, so a value rounded at sampling always fits.
+    """
+    entry = space_entry(space, name)
+    taken = [plain(v) for v in values.dropna().unique()]
+    if is_distribution(entry):
+        (kind, (low, high)), = entry.items()
+        return _range(kind == "loguniform_int", min([low, *taken]), max([high, *taken]), kind.startswith("loguniform"))
+    if isinstance(entry, list):
+        choices = [plain(v) for v in entry]
+        return CategoricalDistribution(choices + [v for v in taken if v not in choices])
+    if taken and all(is_number(v) for v in taken):
+        integer = all(isinstance(v, int) for v in taken)
+        return _range(integer, min(taken), max(taken), is_log_axis(name, taken))
+    return CategoricalDistribution(sorted(taken, key=str))
+
+
+def _range(integer: bool, low, high, log: bool) -> BaseDistribution:
+    if integer:
+        return IntDistribution(int(math.floor(low)), int(math.ceil(high)), log=log)
+    return FloatDistribution(float(low), float(high), log=log)
+
+
+def study_from_trials(trials: pd.DataFrame, metric: str, space: Mapping | None = None,
+                      parameters: list[str] | None = None) -> optuna.Study:
+    """An in-memory Optuna study of ``trials`` (one row a trial x fold), valued by mean validation ``metric``.
+
+    ``parameters`` are the ``param.`` columns to include (default: the tuned ones).
+    Each Optuna trial carries the mfsweep trial id as user attribute ``trial``.
+    """
+    table = trial_table(trials, metric)
+    columns = tuned_parameters(trials) if parameters is None else list(parameters)
+    distributions = {c.removeprefix(PARAM): distribution(c.removeprefix(PARAM), table[c], space) for c in columns}
+    direction = "minimize" if lower_is_better(metric) else "maximize"
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "a new study created" line per figure
+    try:
+        study = optuna.create_study(direction=direction)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    ranked = set(usable(table)["trial"])
+    for _, row in table.iterrows():
+        params = {c.removeprefix(PARAM): plain(row[c]) for c in columns if pd.notna(row[c])}
+        complete = row["trial"] in ranked
+        study.add_trial(create_trial(
+            state=TrialState.COMPLETE if complete else TrialState.FAIL,
+            value=float(row["mean"]) if complete else None, params=params,
+            distributions={name: distributions[name] for name in params},
+            user_attrs={"trial": str(row["trial"]), "status": str(row["status"])}))
+    return study
+
+
+def importance_table(trials: pd.DataFrame, metric: str, space: Mapping | None = None, seed: int = 0) -> pd.DataFrame:
+    """fANOVA importance (Optuna's evaluator, ``seed``) and Spearman correlation of each tuned parameter.
+
+    One row a tuned parameter, most important first: ``parameter``, ``importance``
+    (fractions summing to 1), ``spearman`` (rank correlation of the parameter with the
+    mean validation ``metric`` over the usable trials; NaN for a parameter whose
+    values are not numbers) and ``p_value``. Raises ``ImportanceError`` with fewer than
+    two tuned parameters, fewer than ``MIN_TRIALS`` usable trials, or a metric that
+    does not vary.
+    """
+    columns = tuned_parameters(trials)
+    if len(columns) < 2:
+        names = ", ".join(c.removeprefix(PARAM) for c in columns) or "none"
+        raise ImportanceError(f"Importance needs at least two tuned parameters; tuned here: {names}.")
+    ok = usable(trial_table(trials, metric))
+    if len(ok) < MIN_TRIALS:
+        raise ImportanceError(f"Importance needs at least {MIN_TRIALS} usable trials with a validation {metric}; "
+                              f"there {'is' if len(ok) == 1 else 'are'} {len(ok)}.")
+    if ok["mean"].nunique() < 2:
+        raise ImportanceError(f"Every usable trial has the same validation {metric}: no parameter explains it.")
+    study = study_from_trials(trials, metric, space, columns)
+    importance = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed), normalize=True)
+    rows = []
+    for column in columns:
+        name = column.removeprefix(PARAM)
+        rho, p_value = spearman(ok[column], ok["mean"])
+        rows.append({"parameter": name, "importance": float(importance.get(name, 0.0)), "spearman": rho,
+                     "p_value": p_value})
+    frame = pd.DataFrame(rows)
+    return frame.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def spearman(values: pd.Series, metric: pd.Series) -> tuple[float, float]:
+    """Spearman's rho and its p-value; NaN for values that are not numbers or do not vary."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.isna().any() or numbers.nunique() < 2:
+        return math.nan, math.nan
+    result = spearmanr(numbers.astype(float), metric.astype(float))
+    return float(result.statistic), float(result.pvalue)
