@@ -83,6 +83,8 @@ def test_validation_metrics_drive_stopping_and_land_in_history():
 
 def test_selection_metric_by_kind():
     assert selection_metric("wals") == "NDCG"
+    assert selection_metric("wals", {"target": "preference"}) == "NDCG"
+    assert selection_metric("wals", {"target": "rating"}) == "RMSE"
     assert selection_metric("als-biased") == "RMSE"
     assert selection_metric("adam") == "RMSE"
 
