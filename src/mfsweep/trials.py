@@ -281,6 +281,19 @@ def select_best(trials: pd.DataFrame, metric: str) -> dict:
     }
 
 
+def best_row(best: Mapping) -> dict:
+    """``select_best``'s record as one flat row (``best.csv``): its scalars, then ``param.*``,
+    ``valid.*`` and ``test.*``; other mappings (a failed model's stop reasons) as
+    ``reasons.<reason>``."""
+    row = {key: value for key, value in best.items() if not isinstance(value, Mapping)}
+    row.update(flatten_params(best.get("params") or {}))
+    for name, prefix in (("validation", VALID), ("test", TEST)):
+        values = best.get(name) or {}
+        row.update({f"{prefix}{metric}": values[metric] for metric in sorted(values, key=metric_order)})
+    row.update({f"reasons.{reason}": count for reason, count in (best.get("reasons") or {}).items()})
+    return row
+
+
 def _no_best(trials: pd.DataFrame, metric: str) -> dict:
     first = trials.iloc[0]
     return {"model": first["model"], "kind": first["kind"], "trial": None, "selection_metric": metric,
