@@ -66,49 +66,71 @@ def explicit_targets(model, frame: pd.DataFrame) -> np.ndarray:
     return target
 
 
-@pytest.mark.parametrize("kind, reg, rtol", [
-    ("als", {"user": 0.3, "item": 0.05}, 0.0),
-    ("als-biased", {"user": 0.3, "item": 0.05}, 0.0),
+@pytest.mark.parametrize("kind, reg, rtol, scaling", [
+    ("als", {"user": 0.3, "item": 0.05}, 0.0, "count"),
+    ("als-biased", {"user": 0.3, "item": 0.05}, 0.0, "count"),
     # plain least squares (minimum norm where n < k), less well conditioned
-    ("als", {"user": 0.0, "item": 0.0}, 1e-3),
+    ("als", {"user": 0.0, "item": 0.0}, 1e-3, "count"),
+    # a plain lambda I ridge, the same for every row
+    ("als", {"user": 0.7, "item": 0.2}, 0.0, "none"),
+    ("als-biased", {"user": 0.7, "item": 0.2}, 0.0, "none"),
 ])
-def test_explicit_half_steps_are_ridge_solves(kind, reg, rtol):
+def test_explicit_half_steps_are_ridge_solves(kind, reg, rtol, scaling):
     frame = tiny_ratings()
     k = 8        # rows with fewer ratings than k take the dual solve, the others the primal
     counts = np.concatenate([frame.groupby("user").size(), frame.groupby("item").size()])
     assert (counts < k).any() and (counts >= k).any()
-    model = create(kind, embedding_size=k, regularization=reg, epochs=1, seed=3)
+    model = create(kind, embedding_size=k, regularization=reg, epochs=1, seed=3, regularization_scaling=scaling)
     model.fit(frame, n_users=26)          # users 24 and 25 have no ratings
     frame = frame.assign(target=explicit_targets(model, frame))
+
+    def scale(group):
+        return len(group) if scaling == "count" else 1
+
     # fresh item factors, so the systems stay well conditioned without regularization
     model.item_factors = np.random.default_rng(0).normal(0, 0.5, model.item_factors.shape).astype(np.float32)
 
     Q = model.item_factors.astype(np.float64)
     model.user_step()
     for user, group in by_row(frame, "user"):
-        expected = ridge(Q[group["item"]], group["target"].to_numpy(), reg["user"] * len(group))
+        expected = ridge(Q[group["item"]], group["target"].to_numpy(), reg["user"] * scale(group))
         assert_close(model.user_factors[user], expected, rtol)
     assert not model.user_factors[24:].any()
 
     P = model.user_factors.astype(np.float64)
     model.item_step()
     for item, group in by_row(frame, "item"):
-        expected = ridge(P[group["user"]], group["target"].to_numpy(), reg["item"] * len(group))
+        expected = ridge(P[group["user"]], group["target"].to_numpy(), reg["item"] * scale(group))
         assert_close(model.item_factors[item], expected, rtol)
 
 
 def wals_weights(model, frame: pd.DataFrame, n_users: int, n_items: int):
-    """Dense (weight, preference) matrices of the weighted problem."""
-    W = np.full((n_users, n_items), float(model.params["unobserved_weight"]))
-    W[frame["user"], frame["item"]] = model.confidence(frame["rating"].to_numpy())
-    pref = np.zeros((n_users, n_items))
-    pref[frame["user"], frame["item"]] = 1.0
-    return W, pref
+    """Dense (weight, target) matrices of the weighted problem, from the parameters."""
+    p = model.params
+    w0 = float(p["unobserved_weight"])
+    W = np.full((n_users, n_items), w0)
+    ratings = frame["rating"].to_numpy(np.float64)
+    if p["weighting"] == "rating":
+        W[frame["user"], frame["item"]] = model.confidence(ratings)
+    else:       # the column weight of each item, from its number of ratings, on top of w0
+        n_i = np.bincount(frame["item"], minlength=n_items)[frame["item"]]
+        linear = p["confidence"] == "linear"
+        W[frame["user"], frame["item"]] = w0 + (p["alpha"] / n_i if linear else (1.0 / n_i) ** p["exponent"])
+    target = np.zeros((n_users, n_items))
+    target[frame["user"], frame["item"]] = ratings if p["target"] == "rating" else 1.0
+    return W, target
+
+
+EXPLICIT_WALS = {"target": "rating", "weighting": "item_frequency", "unobserved_weight": 0.01, "alpha": 13.0}
 
 
 @pytest.mark.parametrize("params", [
     {},
     {"unobserved_weight": 0.2, "alpha": 2.0, "confidence": "log", "epsilon": 0.5, "exponent": 1.5},
+    EXPLICIT_WALS,
+    {**EXPLICIT_WALS, "confidence": "log", "exponent": 0.3},
+    {"target": "rating", "unobserved_weight": 0.05, "alpha": 0.5},
+    {"weighting": "item_frequency", "alpha": 3.0, "unobserved_weight": 0.3},
 ])
 def test_wals_half_steps_are_weighted_ridge_solves(params):
     frame = tiny_ratings(seed=4)
@@ -141,6 +163,8 @@ def dense_explicit_objective(model, frame: pd.DataFrame) -> float:
     err = explicit_targets(model, frame) - np.einsum("ij,ij->i", P[users], Q[items])
     n_u = np.bincount(users, minlength=len(P))
     n_i = np.bincount(items, minlength=len(Q))
+    if model.params["regularization_scaling"] == "none":
+        n_u, n_i = np.ones(len(P)), np.ones(len(Q))
     return float(err @ err + reg_user * n_u @ (P * P).sum(1) + reg_item * n_i @ (Q * Q).sum(1))
 
 
@@ -159,6 +183,8 @@ def dense_wals_loss(model, frame: pd.DataFrame) -> float:
     ("als-biased", {"regularization": {"user": 0.1, "item": 0.02}, "damping": 2.0}),
     ("wals", {"solver": "cholesky", "unobserved_weight": 0.5}),
     ("wals", {"solver": "cholesky"}),
+    ("wals", {"solver": "cholesky", **EXPLICIT_WALS}),
+    ("als", {"regularization": 0.05, "regularization_scaling": "none"}),
 ])
 def test_objective_never_increases_and_matches_dense(kind, params):
     frame = tiny_ratings(seed=6)

@@ -272,6 +272,32 @@ def test_file_source_separators_and_missing_timestamp(tmp_path, sep):
     assert ratings.to_dict("list") == {"user": [1, 0], "item": [0, 0], "rating": [2.0, 1.0], "timestamp": [0, 0]}
 
 
+@pytest.mark.parametrize("sep", [",", "\t", "::"])
+def test_file_without_header_maps_positions(tmp_path, sep):
+    rows = [("7", "3", "2", "100"), ("5", "3", "1", "90"), ("5", "4", "4.5", "95")]
+    path = write(tmp_path, "r.data", "\n".join(sep.join(row) for row in rows) + "\n")
+    source = {"source": "file", "path": str(path), "sep": sep, "header": False,
+              "columns": {"user": 0, "item": 1, "rating": 2, "timestamp": 3}}
+    summary = prepare(source, tmp_path / "out")
+    assert summary["ratings"] == 3          # the first rating is a rating, not the column names
+    ratings = pd.read_parquet(tmp_path / "out" / "ratings.parquet")
+    assert sorted(zip(ratings["rating"], ratings["timestamp"])) == [(1.0, 90), (2.0, 100), (4.5, 95)]
+    assert pd.read_parquet(tmp_path / "out" / "users.parquet")["original_id"].tolist() == [5, 7]
+
+
+def test_headerless_file_read_with_a_header_is_refused(tmp_path):
+    path = write(tmp_path, "r.csv", "7,3,2\n5,3,1\n")
+    with pytest.raises(DataError, match="looks like data, not column names; .*header: false"):
+        prepare({"source": "file", "path": str(path), "columns": {"user": "7", "item": "3", "rating": "2"}},
+                tmp_path / "out")
+    with pytest.raises(DataError, match="header: false needs columns given as positions, missing rating"):
+        prepare({"source": "file", "path": str(path), "header": False, "columns": {"user": 0, "item": 1}},
+                tmp_path / "out")
+    with pytest.raises(DataError, match="0-based positions"):
+        prepare({"source": "file", "path": str(path), "header": False,
+                 "columns": {"user": "u", "item": 1, "rating": 2}}, tmp_path / "out")
+
+
 def test_file_source_parquet_by_suffix(tmp_path, tiny_ratings):
     path = tmp_path / "mine.parquet"
     tiny_ratings.assign(user=tiny_ratings["user"] + 100).to_parquet(path)

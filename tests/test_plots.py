@@ -446,3 +446,13 @@ def test_comparison_leaves_implicit_models_out_of_rating_panels(tmp_path):
     text = svg_text(path)
     assert text.count("not a rating model") == 1  # the RMSE panel only
     assert "3.2" not in text and "0.9100" in text
+
+
+def test_comparison_shows_the_rmse_of_explicit_wals(tmp_path):
+    explicit = {**best_json("wals", "cccccccccc", 0.97, 1.0), "params": {"target": "rating"}}
+    frame = trials_module.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0), explicit])
+    assert frame["rating_model"].tolist() == [True, True]
+    path = tmp_path / "comparison.svg"
+    plots.plot_comparison(frame, path, metrics=["RMSE", "NDCG"])
+    text = svg_text(path)
+    assert "not a rating model" not in text and "0.9700" in text

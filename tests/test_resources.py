@@ -134,6 +134,14 @@ def test_embedding_sizes_of_a_unit_fill_in_the_kind_default():
         assert res.embedding_sizes(kind, [{"embedding_size": 8}, {"seed": 1}]) == [8, default]
 
 
+def test_a_searched_batch_size_sizes_the_runtime_by_its_smallest_value():
+    assert res.smallest_batch("adam", [{"batch_size": 256}, {"batch_size": 32}, {}]) == 32
+    assert res.smallest_batch("adam", [{"seed": 1}]) == 1024          # adam's default
+    assert res.smallest_batch("als", [{"embedding_size": 8}]) is None
+    slow = res.train_runtime_min(5_000_000, 64, 20, "adam", 300_000, 150_000, batch_size=32)
+    assert slow > res.train_runtime_min(5_000_000, 64, 20, "adam", 300_000, 150_000, batch_size=1024)
+
+
 def test_parquet_rows_of_a_missing_file_name_the_file(tmp_path):
     pd.DataFrame({"user": [1, 2]}).to_parquet(tmp_path / "a.parquet")
     assert res.parquet_rows(tmp_path / "a.parquet") == 2

@@ -181,11 +181,15 @@ def test_biased_kernel_matches_surprise_svd():
 
 
 @pytest.mark.peers
-def test_adam_matches_torch_adamw():
+@pytest.mark.parametrize("decoupled, biased", [(True, True), (False, True), (True, False), (False, False)])
+def test_adam_matches_torch(decoupled, biased):
+    """AdamW (default) or Adam with coupled weight_decay (``decoupled: false``), on the biased
+    model or the plain dot product (``biased: false``), against torch.optim."""
     torch = import_peer("torch", "torch")
     data = synthetic(n_users=12, n_items=9, seed=2)
     params = dict(embedding_size=5, epochs=3, learning_rate=0.02, regularization={"user": 0.05, "item": 0.1},
-                  weight_decay=0.1, batch_size=7, beta1=0.8, beta2=0.99, eps=1e-6, seed=4)
+                  weight_decay=0.1, batch_size=7, beta1=0.8, beta2=0.99, eps=1e-6, seed=4,
+                  decoupled=decoupled, biased=biased)
     model = create("adam", **params).fit(data)
 
     twin = prepared("adam", data, **params)           # the same initial factors and shuffles
@@ -193,21 +197,26 @@ def test_adam_matches_torch_adamw():
     Q = torch.nn.Parameter(torch.from_numpy(twin.item_factors.copy()))
     bu = torch.nn.Parameter(torch.zeros(twin.n_users))
     bi = torch.nn.Parameter(torch.zeros(twin.n_items))
-    opt = torch.optim.AdamW([P, Q, bu, bi], lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)
+    optimizer = torch.optim.AdamW if decoupled else torch.optim.Adam
+    opt = optimizer([P, Q, bu, bi] if biased else [P, Q], lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)
     for _ in range(params["epochs"]):
         kernels.shuffle(twin._shuffled, int(twin._rng.integers(2**63)))
         users, items, ratings = (torch.from_numpy(a.copy()) for a in twin._shuffled)
         for start in range(0, len(ratings), params["batch_size"]):
             batch = slice(start, start + params["batch_size"])
             u, i, r = users[batch].long(), items[batch].long(), ratings[batch]
-            pred = twin.global_bias + bu[u] + bi[i] + (P[u] * Q[i]).sum(1)
+            pred = (twin.global_bias + bu[u] + bi[i] if biased else 0.0) + (P[u] * Q[i]).sum(1)
             loss = ((r - pred) ** 2 + 0.05 * (P[u] ** 2).sum(1) + 0.1 * (Q[i] ** 2).sum(1)).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
-    for ours, theirs in ((model.user_factors, P), (model.item_factors, Q), (model.user_bias, bu),
-                         (model.item_bias, bi)):
+    for ours, theirs in ((model.user_factors, P), (model.item_factors, Q), *(
+            ((model.user_bias, bu), (model.item_bias, bi)) if biased else ())):
         np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-4, atol=1e-5)
+    assert model.global_bias == (twin.global_bias if biased else 0.0)
+    if not biased:
+        assert model.user_bias is None and model.item_bias is None
+        assert twin.global_bias == 0.0
 
 
 # ----- losses -------------------------------------------------------------------------------------

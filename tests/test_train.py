@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import make_ratings
+from mfsweep.models import create
 from mfsweep.models.base import MFModel
 from mfsweep.train import Plateau, run_trial
 from mfsweep.trials import selection_metric
@@ -81,6 +83,8 @@ def test_validation_metrics_drive_stopping_and_land_in_history():
 
 def test_selection_metric_by_kind():
     assert selection_metric("wals") == "NDCG"
+    assert selection_metric("wals", {"target": "preference"}) == "NDCG"
+    assert selection_metric("wals", {"target": "rating"}) == "RMSE"
     assert selection_metric("als-biased") == "RMSE"
     assert selection_metric("adam") == "RMSE"
 
@@ -91,3 +95,26 @@ def test_plateau_direction(metric, values, best):
     for epoch, value in enumerate(values, 1):
         plateau.improved(epoch, value)
     assert plateau.best_epoch == best
+
+
+# ----- loss parts ------------------------------------------------------------------------------------
+LOSS_PART_CASES = [
+    ("als", {}), ("als-biased", {"regularization_scaling": "none"}), ("wals", {}),
+    ("wals", {"target": "rating", "weighting": "item_frequency", "alpha": 20.0, "unobserved_weight": 0.01}),
+    ("sgd", {}), ("sgd-biased", {"regularization_bias": 0.3}), ("sgd-gramian", {"gravity": 0.05}),
+    ("adam", {}), ("adam", {"biased": False, "decoupled": False}),
+]
+
+
+@pytest.mark.parametrize("kind, params", LOSS_PART_CASES)
+def test_loss_parts_add_up_to_the_training_loss(kind, params):
+    frame = make_ratings(40, 30, 10, seed=2)
+    model = create(kind, embedding_size=6, epochs=3, regularization=0.2, **params)
+    result = run_trial(model, frame, None, Plateau("train_loss", patience=5))
+    history = result.history
+    parts = ["loss_data", "loss_l2"] + (["loss_gramian"] if kind == "sgd-gramian" else [])
+    assert [c for c in history.columns if c.startswith("loss_")] == parts
+    assert (history[parts] > 0).all().all()
+    np.testing.assert_allclose(history[parts].sum(axis=1), history["train_loss"], rtol=1e-12)
+    # the parts are what the model's own loss is made of: the data part alone is its error term
+    assert (history["loss_data"] < history["train_loss"]).all()

@@ -4,7 +4,7 @@ import math
 import pandas as pd
 import pytest
 
-from mfsweep.trials import (collect_histories, collect_trials, flatten_params, higher_is_better, lower_is_better,
+from mfsweep.trials import (best_row, collect_histories, collect_trials, flatten_params, higher_is_better, lower_is_better,
                             metric_names, model_metric, nest_params, ranked_rows, select_best)
 
 
@@ -70,6 +70,22 @@ def test_select_best_uses_the_mean_over_folds_and_skips_unusable_trials(trial_fi
     assert "RMSE" in best["test"]
     assert isinstance(best["params"]["regularization"], dict)
     json.dumps(best)
+
+
+def test_best_row_flattens_the_best_record_for_best_csv(trial_files, tmp_path):
+    from mfsweep.io import write_csv
+
+    best = select_best(collect_trials(trial_files[0]), "RMSE")
+    row = best_row(best)
+    assert row["trial"] == "bbbbbbbbbb" and row["objective"] == pytest.approx(0.95)
+    assert row["valid.RMSE_min"] == 0.93 and row["test.RMSE"] == best["test"]["RMSE"]
+    assert {k for k in row if k.startswith("param.")} == set(flatten_params(best["params"]))
+    write_csv(pd.DataFrame([row]), tmp_path / "best.csv")
+    back = pd.read_csv(tmp_path / "best.csv")
+    assert back.loc[0, "trial"] == "bbbbbbbbbb" and back.loc[0, "valid.RMSE_max"] == 0.97
+    failed = best_row(select_best(collect_trials([(0, metrics("aaaaaaaaaa", {"embedding_size": 8}, None, None,
+                                                                      stop="failed"))]), "RMSE"))
+    assert failed["trial"] is None and failed["reasons.failed"] == 1
 
 
 def test_select_best_maximizes_ranking_metrics():

@@ -97,7 +97,8 @@ def run_trial(
             break
         started = time.perf_counter()
         metrics = evaluate(model) if evaluate is not None else {}
-        row = {"epoch": state.epoch, "train_loss": state.loss, "seconds": wall, "cpu_seconds": cpu,
+        parts = {f"loss_{name}": value for name, value in state.parts.items()}
+        row = {"epoch": state.epoch, "train_loss": state.loss, **parts, "seconds": wall, "cpu_seconds": cpu,
                "eval_seconds": time.perf_counter() - started, **metrics}
         rows.append(row)
         value = row.get(stopping.metric, state.loss) if evaluate is not None else state.loss
@@ -116,9 +117,14 @@ def run_trial(
                        train_seconds, cpu_seconds)
 
 
-HISTORY_FIELDS = ("epoch", "train_loss", "seconds", "cpu_seconds", "eval_seconds")
+#: The parts of ``train_loss`` (``MFModel.loss_parts``) as history columns; ``loss_gramian``
+#: only for the models that have that term.
+LOSS_PARTS = ("loss_data", "loss_l2", "loss_gramian")
+HISTORY_FIELDS = ("epoch", "train_loss", *LOSS_PARTS, "seconds", "cpu_seconds", "eval_seconds")
 
 
 def _history_columns(rows: list[dict]) -> list[str]:
-    extra = [k for k in (rows[0] if rows else {}) if k not in HISTORY_FIELDS]
-    return list(HISTORY_FIELDS) + extra
+    """The history's columns: the fields above (loss parts the model has), then the metrics."""
+    first = rows[0] if rows else {}
+    fields = [k for k in HISTORY_FIELDS if k not in LOSS_PARTS or k in first]
+    return fields + [k for k in first if k not in HISTORY_FIELDS]

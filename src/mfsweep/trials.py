@@ -32,7 +32,8 @@ LOSS_PART = "loss_"
 #: The order metrics are listed and drawn in; ``@k`` metrics after their base name.
 METRIC_ORDER = (*RATING_METRICS, *RANKING_METRICS, *(f"{name}@" for name in CUTOFF_METRICS))
 
-#: Kinds trained on implicit feedback: their scores rank items but are not ratings.
+#: Kinds trained on implicit feedback: their scores rank items but are not ratings
+#: (unless their ``target`` parameter is ``rating``: see ``predicts_ratings``).
 IMPLICIT_KINDS = ("wals",)
 
 #: Record fields that become columns of the trial table as they are.
@@ -88,14 +89,21 @@ def metric_order(name: str) -> tuple:
     return (position, key, int(k) if k.isdigit() else 0, suffix)
 
 
-def selection_metric(kind: str) -> str:
-    """The validation metric a model kind is tuned and stopped on by default."""
-    return "NDCG" if kind in IMPLICIT_KINDS else "RMSE"
+def predicts_ratings(kind: str, params: Mapping | None = None) -> bool:
+    """Whether a model of ``kind`` with ``params`` predicts ratings (``wals`` only with
+    ``target: rating``), so that RMSE and MAE mean something for it."""
+    return kind not in IMPLICIT_KINDS or (params or {}).get("target") == "rating"
+
+
+def selection_metric(kind: str, params: Mapping | None = None) -> str:
+    """The validation metric a model kind (with these parameters) is tuned and stopped on by default."""
+    return "RMSE" if predicts_ratings(kind, params) else "NDCG"
 
 
 def model_metric(settings: Mapping) -> str:
     """The validation metric a configured model is stopped and selected on."""
-    return (settings.get("early_stopping") or {}).get("metric") or selection_metric(settings["kind"])
+    return ((settings.get("early_stopping") or {}).get("metric")
+            or selection_metric(settings["kind"], settings.get("params")))
 
 
 # ----- parameters ---------------------------------------------------------------------------
@@ -275,6 +283,19 @@ def select_best(trials: pd.DataFrame, metric: str) -> dict:
     }
 
 
+def best_row(best: Mapping) -> dict:
+    """``select_best``'s record as one flat row (``best.csv``): its scalars, then ``param.*``,
+    ``valid.*`` and ``test.*``; other mappings (a failed model's stop reasons) as
+    ``reasons.<reason>``."""
+    row = {key: value for key, value in best.items() if not isinstance(value, Mapping)}
+    row.update(flatten_params(best.get("params") or {}))
+    for name, prefix in (("validation", VALID), ("test", TEST)):
+        values = best.get(name) or {}
+        row.update({f"{prefix}{metric}": values[metric] for metric in sorted(values, key=metric_order)})
+    row.update({f"reasons.{reason}": count for reason, count in (best.get("reasons") or {}).items()})
+    return row
+
+
 def _no_best(trials: pd.DataFrame, metric: str) -> dict:
     first = trials.iloc[0]
     return {"model": first["model"], "kind": first["kind"], "trial": None, "selection_metric": metric,
@@ -336,13 +357,14 @@ def compare(best_dicts: Iterable[Mapping]) -> pd.DataFrame:
 
     Columns: model, kind, trial, selection_metric, objective (the mean validation
     metric it was selected on), trials, usable_trials, epochs_completed,
-    train_seconds, cpu_seconds, then ``test.<metric>`` (mean over folds, with
+    train_seconds, cpu_seconds, rating_model (``predicts_ratings``), then ``test.<metric>`` (mean over folds, with
     ``_min`` and ``_max`` where there are several folds). A model without a usable
     trial has trial None and NaN metrics.
     """
     rows = []
     for best in best_dicts:
         row = {key: best.get(key) for key in COMPARED}
+        row["rating_model"] = predicts_ratings(best.get("kind"), best.get("params"))
         test = best.get("test") or {}
         row.update({f"{TEST}{name}": test[name] for name in sorted(test, key=metric_order)})
         rows.append(row)

@@ -12,6 +12,7 @@ rule collect:
         histories=model_files("history.parquet"),
     output:
         trials=f"{paths.SUMMARY}/trials.parquet",
+        trials_csv=f"{paths.SUMMARY}/trials.csv",
         history=f"{paths.SUMMARY}/history.parquet",
     log:
         "logs/collect/{dataset}/{split}/{model}.log",
@@ -25,7 +26,8 @@ rule select_best:
     input:
         f"{paths.SUMMARY}/trials.parquet",
     output:
-        f"{paths.SUMMARY}/best.json",
+        best=f"{paths.SUMMARY}/best.json",
+        best_csv=f"{paths.SUMMARY}/best.csv",
     params:
         settings=model_settings,
     log:

@@ -80,8 +80,10 @@ def train_runtime(wildcards, input, attempt):
     model = config["models"][wildcards.model]
     ratings, users, items = fold_sizes(input)
     validation_users = config["evaluation"]["validation_users"] or users
+    unit = unit_settings(wildcards)
     return attempt * res.train_runtime_min(ratings, unit_sizes(wildcards), model["max_epochs"], model["kind"],
-                                           n_users=users, n_items=items, validation_users=validation_users)
+                                           n_users=users, n_items=items, validation_users=validation_users,
+                                           batch_size=res.smallest_batch(unit["kind"], unit["trials"].values()))
 
 
 def evaluate_mem_mb(wildcards, input, attempt):

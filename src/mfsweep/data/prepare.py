@@ -47,7 +47,7 @@ def prepare(source: dict, out_dir: str | os.PathLike, *, raw: str | os.PathLike 
         path = source.get("path")
         if not path:
             raise DataError("a dataset with source: file needs a path")
-        frame = read_user_file(path, source.get("sep"), source.get("columns") or {})
+        frame = read_user_file(path, source.get("sep"), source.get("columns") or {}, source.get("header", True))
         origin, label = f"file {path}", str(path)
     elif kind == "synthetic":
         frame = synthetic(**_synthetic_params(source))
@@ -81,12 +81,14 @@ def _synthetic_params(source: dict) -> dict:
 
 
 # ----- a user's own file -------------------------------------------------------------------
-def read_user_file(path: str | os.PathLike, sep: str | None, columns: dict) -> pd.DataFrame:
+def read_user_file(path: str | os.PathLike, sep: str | None, columns: dict, header: bool = True) -> pd.DataFrame:
     """Read a ratings file and map its columns to user, item, rating, timestamp.
 
     ``columns`` maps canonical names to the file's (default: the canonical names);
     timestamp is optional (0 when neither mapped nor present). ``sep`` None: parquet for
-    .parquet/.pq, else guessed from .csv/.tsv/.dat.
+    .parquet/.pq, else guessed from .csv/.tsv/.dat. ``header`` False: a text file without
+    a header row, whose columns are given in ``columns`` as 0-based positions (user, item
+    and rating required).
     """
     path = Path(path)
     if not path.is_file():
@@ -94,7 +96,13 @@ def read_user_file(path: str | os.PathLike, sep: str | None, columns: dict) -> p
     unknown = set(columns) - set(RATING_COLUMNS)
     if unknown:
         raise DataError(f"{path}: unknown column mapping keys {sorted(unknown)}; known: {RATING_COLUMNS}")
-    table = _read_table(path, sep)
+    if not header:
+        _check_positions(path, columns)
+    table = _read_table(path, sep, header)
+    if header and len(table.columns) and all(_is_number(name) for name in table.columns):
+        raise DataError(f"{path}: the first row {list(table.columns)} looks like data, not column names; "
+                        f"for a file without a header row set header: false and give columns as positions "
+                        f"(e.g. columns: {{user: 0, item: 1, rating: 2}})")
     mapping = {name: columns.get(name, name) for name in RATING_COLUMNS}
     timed = "timestamp" in columns or "timestamp" in table.columns
     required = ["user", "item", "rating"] + (["timestamp"] if timed else [])
@@ -111,17 +119,40 @@ def read_user_file(path: str | os.PathLike, sep: str | None, columns: dict) -> p
     return _typed(frame, table, mapping, path)
 
 
-def _read_table(path: Path, sep: str | None) -> pd.DataFrame:
+def _is_number(name) -> bool:
+    try:
+        float(name)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _check_positions(path: Path, columns: dict) -> None:
+    """With ``header: false`` every mapped column is a position, and user, item, rating are mapped."""
+    missing = [name for name in ("user", "item", "rating") if name not in columns]
+    if missing:
+        raise DataError(f"{path}: header: false needs columns given as positions, missing {', '.join(missing)} "
+                        f"(e.g. columns: {{user: 0, item: 1, rating: 2}})")
+    bad = {name: value for name, value in columns.items()
+           if isinstance(value, bool) or not isinstance(value, int) or value < 0}
+    if bad:
+        raise DataError(f"{path}: header: false needs columns as 0-based positions (integers), got {bad}")
+
+
+def _read_table(path: Path, sep: str | None, header: bool = True) -> pd.DataFrame:
     suffix = path.suffix.lower()
+    names = {} if header else {"header": None}
     try:
         if sep is None and suffix in PARQUET:
+            if not header:
+                raise DataError(f"{path}: a parquet file has column names; header: false is for text files")
             return pd.read_parquet(path)
         sep = sep if sep is not None else SEPARATORS.get(suffix)
         if sep is None:
             raise DataError(f"{path}: cannot tell the format from the suffix {suffix!r}; set sep (',', '\\t', '::')")
         if sep == "::":
-            return pd.read_csv(path, sep="::", engine="python")
-        return pd.read_csv(path, sep=sep, low_memory=False)
+            return pd.read_csv(path, sep="::", engine="python", **names)
+        return pd.read_csv(path, sep=sep, low_memory=False, **names)
     except DataError:
         raise
     except (ValueError, OSError, pd.errors.ParserError) as error:

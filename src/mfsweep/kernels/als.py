@@ -82,21 +82,31 @@ def _add_rows_lower(A, M, w, k):
             Ac[col] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3 + c4 * v4 + c5 * v5 + c6 * v6 + c7 * v7
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def _target(targets, pos):
+    """The target of entry ``pos``: ``targets[pos]``, or 1 (a preference) when ``targets``
+    is None (the branch is resolved when the kernel is compiled)."""
+    if targets is None:
+        return np.float32(1.0)
+    return targets[pos]
+
+
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _gather_rows(M, b, w, other, rows, scale, offset, pos, end, k):
-    """Copy the rows other[indices[pos:pos+8]] into M, add values[p] * row to b and set
-    the weights w[r] = scale * values[p] + offset; past ``end`` the weight is 0 (M keeps
-    finite old rows)."""
+def _gather_rows(M, b, w, other, rows, targets, scale, offset, pos, end, k):
+    """Copy the rows other[indices[pos:pos+8]] into M, add values[p] * target[p] * row to b
+    (``_target``) and set the weights w[r] = scale * values[p] + offset; past ``end`` the
+    weight is 0 (M keeps finite old rows)."""
     _, indices, values = rows
     for r in range(GATHER):
         p = pos + r
         if p < end:
             y = other[indices[p]]
             v = values[p]
+            bv = v * _target(targets, p)
             Mr = M[r]
             for a in range(k):
                 Mr[a] = y[a]
-                b[a] += v * y[a]
+                b[a] += bv * y[a]
             w[r] = scale * v + offset
         else:
             w[r] = 0.0
@@ -181,8 +191,8 @@ def _dot64(u, v, k):
 
 # ----- explicit ALS (als, als-biased) --------------------------------------------------------
 @njit(cache=True, fastmath=FASTMATH)
-def _explicit_row(rows, other, reg, row, work, k):
-    """x = (Y_u^T Y_u + reg n_u I)^-1 Y_u^T r for the row's ratings r (primal form).
+def _explicit_row(rows, other, lam, row, work, k):
+    """x = (Y_u^T Y_u + lam I)^-1 Y_u^T r for the row's ratings r (primal form).
 
     ``work``: the thread's workspace ``(A, M, Y, w, b, alpha, x)`` (see ``explicit_half_step``).
     """
@@ -192,16 +202,15 @@ def _explicit_row(rows, other, reg, row, work, k):
     A[:, :] = 0.0
     b[:] = 0.0
     for pos in range(start, end, GATHER):
-        _gather_rows(M, b, w, other, rows, np.float32(0.0), np.float32(1.0), pos, end, k)
+        _gather_rows(M, b, w, other, rows, None, np.float32(0.0), np.float32(1.0), pos, end, k)
         _add_rows_lower(A, M, w, k)
-    lam = np.float32(reg * (end - start))
     for a in range(k):
         A[a, a] += lam
     cholesky_solve(A, b, x, k)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _explicit_row_dual(rows, other, reg, row, work, k):
+def _explicit_row_dual(rows, other, lam, row, work, k):
     """The same solve for a row with n < k ratings, through the n x n dual system:
     ``x = Y_u^T (Y_u Y_u^T + lam I)^-1 r`` equals ``(Y_u^T Y_u + lam I)^-1 Y_u^T r``
     for lam > 0, at O(n^2 k + n^3) instead of O(n k^2 + k^3); with lam = 0 (no
@@ -216,7 +225,6 @@ def _explicit_row_dual(rows, other, reg, row, work, k):
     start, end = indptr[row], indptr[row + 1]
     n = end - start
     kp = Y.shape[1]
-    lam = np.float32(reg * n)
     for i in range(n):
         y = other[indices[start + i]]
         Yi = Y[i]
@@ -254,18 +262,20 @@ def _explicit_row_dual(rows, other, reg, row, work, k):
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def explicit_half_step(rows, this, other, reg, order, n_threads, losses):
-    """Explicit ALS half-step with count-scaled regularization (LensKit's BiasedMF).
+def explicit_half_step(rows, this, other, ridge, order, n_threads, losses):
+    """Explicit ALS half-step, with count-scaled regularization (LensKit's BiasedMF) or a plain one.
 
-    For each row u with ratings r over the columns Y_u of ``other``:
-    ``this[u] = (Y_u^T Y_u + reg * n_u * I)^-1 Y_u^T r`` (through the dual system when
-    the row has fewer ratings than factors); a row with no ratings becomes zero. Also
-    writes into ``losses`` = ``(errors, penalty)``, per row and with the new factors, the
-    squared error ``errors[u] = |r - Y_u this[u]|^2`` (skipped when ``errors`` is empty)
-    and ``penalty[u] = n_u |this[u]|^2`` (float64), so the objective after an item step
-    costs no extra pass.
+    ``ridge``: ``(reg, scaled)``. For each row u with n_u ratings r over the columns Y_u of
+    ``other``: ``this[u] = (Y_u^T Y_u + reg * s_u * I)^-1 Y_u^T r`` with s_u = n_u when
+    ``scaled``, else 1 (through the dual system when the row has fewer ratings than
+    factors); a row with no ratings becomes zero. Also writes into ``losses`` =
+    ``(errors, penalty)``, per row and with the new factors, the squared error
+    ``errors[u] = |r - Y_u this[u]|^2`` (skipped when ``errors`` is empty) and
+    ``penalty[u] = s_u |this[u]|^2`` (float64), so the objective after an item step costs
+    no extra pass.
     """
     indptr, indices, values = rows
+    reg, scaled = ridge
     errors, penalty = losses
     n, k = this.shape
     counter = np.zeros(1, dtype=np.int64)
@@ -293,10 +303,12 @@ def explicit_half_step(rows, this, other, reg, order, n_threads, losses):
                         errors[row] = 0.0
                     penalty[row] = 0.0
                     continue
+                count = end - start if scaled else 1
+                lam = np.float32(reg * count)
                 if end - start < k:
-                    _explicit_row_dual(rows, other, reg, row, work, k)
+                    _explicit_row_dual(rows, other, lam, row, work, k)
                 else:
-                    _explicit_row(rows, other, reg, row, work, k)
+                    _explicit_row(rows, other, lam, row, work, k)
                 this[row, :] = x
                 if with_errors:
                     err = 0.0
@@ -304,7 +316,7 @@ def explicit_half_step(rows, this, other, reg, order, n_threads, losses):
                         d = np.float64(values[pos]) - _dot64(x, other[indices[pos]], k)
                         err += d * d
                     errors[row] = err
-                penalty[row] = (end - start) * _dot64(x, x, k)
+                penalty[row] = count * _dot64(x, x, k)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
@@ -335,16 +347,17 @@ def row_sq_norms(X):
     return out
 
 
-def explicit_objective(rows, t_indptr, P, Q, reg) -> float:
-    """sum (r - p_u . q_i)^2 + reg_user * sum n_u |p_u|^2 + reg_item * sum n_i |q_i|^2.
+def explicit_objective(rows, t_indptr, P, Q, reg, scaled=True) -> float:
+    """sum (r - p_u . q_i)^2 + reg_user * sum n_u |p_u|^2 + reg_item * sum n_i |q_i|^2
+    (without the counts n_u, n_i when not ``scaled``).
 
     ``rows``: the user side (CSR); ``t_indptr``: the item side's row pointers; ``reg``:
     ``(reg_user, reg_item)``.
     """
     reg_user, reg_item = reg
     errors = explicit_row_errors(rows, P, Q)
-    user_pen = row_sq_norms(P) * np.diff(rows[0])
-    item_pen = row_sq_norms(Q) * np.diff(t_indptr)
+    user_pen = row_sq_norms(P) * (np.diff(rows[0]) if scaled else 1)
+    item_pen = row_sq_norms(Q) * (np.diff(t_indptr) if scaled else 1)
     return float(np.sum(errors) + reg_user * np.sum(user_pen) + reg_item * np.sum(item_pen))
 
 
@@ -366,26 +379,29 @@ def gram(Y):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _observed_loss(rows, other, row, x, w0, k):
-    """sum over the row's rated pairs of (c - w0) d^2 - 2 c d + c with d = x . y (float64):
-    the rated pairs' share of the weighted loss beyond w0 * x^T G x."""
+def _observed_loss(rows, targets, other, row, x, w0, k):
+    """sum over the row's rated pairs of c (t - d)^2 - w0 d^2 = (c - w0) d^2 - 2 c t d + c t^2
+    with d = x . y and t the target (``_target``), float64: the rated pairs' share of the
+    weighted loss beyond w0 * x^T G x."""
     indptr, indices, conf = rows
     s = 0.0
     for pos in range(indptr[row], indptr[row + 1]):
         c = np.float64(conf[pos])
+        t = np.float64(_target(targets, pos))
         d = _dot64(x, other[indices[pos]], k)
-        s += (c - w0) * d * d - 2.0 * c * d + c
+        s += (c - w0) * d * d - 2.0 * c * t * d + c * t * t
     return s
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def implicit_half_cholesky(rows, this, other, G, params, order, n_threads, losses):
+def implicit_half_cholesky(rows, targets, this, other, G, params, order, n_threads, losses):
     """Weighted ALS half-step, exact: this[u] = A_u^-1 b_u with
-    ``A_u = w0 G + reg I + sum_i (c_ui - w0) y_i y_i^T`` and ``b_u = sum_i c_ui y_i``
-    (G = other^T other as float32; preference 1 on rated pairs, 0 elsewhere). Rows
+    ``A_u = w0 G + reg I + sum_i (c_ui - w0) y_i y_i^T`` and ``b_u = sum_i c_ui t_ui y_i``
+    (G = other^T other as float32; target t_ui on rated pairs, 0 elsewhere). Rows
     with no ratings become zero, like ``implicit``. ``losses[u]`` gets the rated
     pairs' share of the weighted loss with the new factors (``_observed_loss``).
-    ``rows`` holds the confidences c_ui; ``params``: ``(reg, w0)``.
+    ``rows`` holds the weights c_ui; ``params``: ``(reg, w0)``; ``targets``: the t_ui
+    in the order of ``rows``, or None for preference 1.
     """
     indptr = rows[0]
     reg, w0 = params
@@ -417,20 +433,20 @@ def implicit_half_cholesky(rows, this, other, G, params, order, n_threads, losse
                     A[a, a] += regf
                     b[a] = 0.0
                 for pos in range(start, end, GATHER):
-                    _gather_rows(M, b, w, other, rows, np.float32(1.0), -w0f, pos, end, k)
+                    _gather_rows(M, b, w, other, rows, targets, np.float32(1.0), -w0f, pos, end, k)
                     _add_rows_lower(A, M, w, k)
                 cholesky_solve(A, b, x, k)
                 this[row, :] = x
-                losses[row] = _observed_loss(rows, other, row, x, w0, k)
+                losses[row] = _observed_loss(rows, targets, other, row, x, w0, k)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def implicit_half_cg(rows, this, other, G, params, order, n_threads, losses):
+def implicit_half_cg(rows, targets, this, other, G, params, order, n_threads, losses):
     """Weighted ALS half-step by ``steps`` conjugate-gradient iterations per row, warm
     started from the current row (``implicit``'s CPU solver, generalized to an
     unobserved weight w0): A_u p is w0 G p + reg p + sum_i (c_ui - w0)(y_i . p) y_i,
-    so A_u is never formed. ``params``: ``(reg, w0, steps)``; ``rows`` and ``losses``
-    as in ``implicit_half_cholesky``.
+    so A_u is never formed. ``params``: ``(reg, w0, steps)``; ``rows``, ``targets`` and
+    ``losses`` as in ``implicit_half_cholesky``.
     """
     indptr = rows[0]
     reg, w0, steps = params
@@ -462,13 +478,13 @@ def implicit_half_cg(rows, this, other, G, params, order, n_threads, losses):
                     continue
                 for a in range(k):
                     x[a] = this[row, a]
-                _cg_solve(rows, other, Gw, w0f, steps, row, x, work, k)
+                _cg_solve(rows, targets, other, Gw, w0f, steps, row, x, work, k)
                 this[row, :] = x
-                losses[row] = _observed_loss(rows, other, row, x, w0, k)
+                losses[row] = _observed_loss(rows, targets, other, row, x, w0, k)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _cg_solve(rows, other, Gw, w0f, steps, row, x, work, k):
+def _cg_solve(rows, targets, other, Gw, w0f, steps, row, x, work, k):
     """``steps`` CG iterations on A_u x = b_u from the given x (updated in place);
     ``work``: the thread's vectors ``(r, p, Ap)``. The thresholds on |r|^2 are implicit's."""
     indptr, indices, conf = rows
@@ -480,7 +496,7 @@ def _cg_solve(rows, other, Gw, w0f, steps, row, x, work, k):
     for pos in range(start, end):
         y = other[indices[pos]]
         c = conf[pos]
-        coef = c - (c - w0f) * _dot(y, x, k)
+        coef = c * _target(targets, pos) - (c - w0f) * _dot(y, x, k)
         for a in range(k):
             r[a] += coef * y[a]
     for a in range(k):
@@ -510,12 +526,12 @@ def _cg_solve(rows, other, Gw, w0f, steps, row, x, work, k):
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def implicit_row_losses(rows, X, Y, w0):
+def implicit_row_losses(rows, targets, X, Y, w0):
     """Per row of X: the rated pairs' share of the weighted loss (``_observed_loss``)."""
     n, k = X.shape
     out = np.zeros(n, dtype=np.float64)
     for row in prange(n):
-        out[row] = _observed_loss(rows, Y, row, X[row], w0, k)
+        out[row] = _observed_loss(rows, targets, Y, row, X[row], w0, k)
     return out
 
 
@@ -524,7 +540,20 @@ def implicit_loss(observed, gram_x, gram_y, reg_x, reg_y, w0, total_weight) -> f
     pair, ``w0 <X^T X, Y^T Y> + sum(observed)``, plus ``reg_x |X|^2 + reg_y |Y|^2``
     (the traces of the Gram matrices), divided by the total weight
     ``sum c_ui + w0 * (n_users * n_items - nnz)``."""
+    error, penalty = _implicit_terms(observed, gram_x, gram_y, reg_x, reg_y, w0)
+    return (error + penalty) / total_weight if total_weight > 0 else float("nan")
+
+
+def implicit_loss_parts(observed, gram_x, gram_y, reg_x, reg_y, w0, total_weight) -> tuple[float, float]:
+    """The two parts of ``implicit_loss``, on its scale: (weighted squared error, penalty)."""
+    if total_weight <= 0:
+        return float("nan"), float("nan")
+    error, penalty = _implicit_terms(observed, gram_x, gram_y, reg_x, reg_y, w0)
+    return error / total_weight, penalty / total_weight
+
+
+def _implicit_terms(observed, gram_x, gram_y, reg_x, reg_y, w0) -> tuple[float, float]:
+    """The weighted squared error over every pair and the penalty, not normalized."""
     quad = w0 * float(np.sum(gram_x * gram_y))
     penalty = reg_x * float(np.trace(gram_x)) + reg_y * float(np.trace(gram_y))
-    total = quad + float(np.sum(observed)) + penalty
-    return total / total_weight if total_weight > 0 else float("nan")
+    return quad + float(np.sum(observed)), penalty

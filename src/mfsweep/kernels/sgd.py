@@ -243,16 +243,19 @@ def adamw_update(X, state, optimizer, bias_correction1, bias_correction2):
     """PyTorch's AdamW step on every row of X (2-D), then the gradient is zeroed for the next batch.
 
     ``state``: ``(G, M, V)``, the gradient and the first and second moments (shaped as X);
-    ``optimizer``: ``(lr, beta1, beta2, eps, weight_decay)``.
+    ``optimizer``: ``(lr, beta1, beta2, eps, weight_decay, decoupled)``. With ``decoupled``
+    False the step is PyTorch Adam's instead: weight_decay * X is added to the gradient
+    and the factors are not shrunk.
     """
     G, M, V = state
-    lr, beta1, beta2, eps, weight_decay = optimizer
+    lr, beta1, beta2, eps, weight_decay, decoupled = optimizer
     step_size = lr / bias_correction1
     root2 = np.sqrt(bias_correction2)
-    decay = 1.0 - lr * weight_decay
+    decay = 1.0 - lr * weight_decay if decoupled else 1.0
+    coupled = 0.0 if decoupled else weight_decay
     for r in prange(X.shape[0]):
         for f in range(X.shape[1]):
-            g = G[r, f]
+            g = G[r, f] + coupled * X[r, f]
             m = beta1 * M[r, f] + (1.0 - beta1) * g
             v = beta2 * V[r, f] + (1.0 - beta2) * g * g
             M[r, f] = m
@@ -294,12 +297,12 @@ def _column(x):
 
 
 @njit(**OPTS)
-def adam_epoch(triples, model, state, optimizer, reg, batch_size, step):
+def adam_epoch(triples, model, state, optimizer, reg, batch_size, step, biased):
     """One pass in minibatches; every batch is one AdamW step on all parameters. Returns the step count.
 
     ``state``: the ``(G, M, V)`` tuples (``adamw_update``) of P, Q, bu and bi, in that order;
-    ``optimizer``: ``(lr, beta1, beta2, eps, weight_decay)``. Biases are 1-D arrays; they are
-    updated through (n, 1) views.
+    ``optimizer``: as in ``adamw_update``. Biases are 1-D arrays; they are updated through
+    (n, 1) views, and only when ``biased`` (otherwise they stay 0).
     """
     _, P, Q, bu, bi = model
     sP, sQ, sbu, sbi = state
@@ -316,8 +319,12 @@ def adam_epoch(triples, model, state, optimizer, reg, batch_size, step):
         c2 = 1.0 - beta2 ** step
         adamw_update(P, sP, optimizer, c1, c2)
         adamw_update(Q, sQ, optimizer, c1, c2)
-        adamw_update(_column(bu), column_bu, optimizer, c1, c2)
-        adamw_update(_column(bi), column_bi, optimizer, c1, c2)
+        if biased:
+            adamw_update(_column(bu), column_bu, optimizer, c1, c2)
+            adamw_update(_column(bi), column_bi, optimizer, c1, c2)
+        else:
+            gradient[2][:] = 0.0
+            gradient[3][:] = 0.0
     return step
 
 

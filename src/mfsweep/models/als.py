@@ -4,8 +4,9 @@ Every epoch is a user half-step (each user's factors solved with the item factor
 fixed) followed by an item half-step; the solves run in numba (``mfsweep.kernels.als``).
 
 - ``als`` minimizes ``sum (r - p_u.q_i)^2 + reg.user * sum n_u |p_u|^2 + reg.item * sum n_i |q_i|^2``
-  (regularization scaled by each row's rating count, as in LensKit); factors start
-  from normal(0, 0.1).
+  (regularization scaled by each row's rating count, as in LensKit; with
+  ``regularization_scaling: none`` the counts n_u, n_i are left out: a plain
+  ``reg * I`` ridge per row); factors start from normal(0, 0.1).
 - ``als-biased`` is LensKit 2025.8's ``BiasedMFScorer``: the global mean and damped
   item then user biases are fitted once, and the same count-scaled ALS runs on the
   residuals; factors start from standard-normal rows scaled to unit length (items
@@ -18,9 +19,24 @@ fixed) followed by an item half-step; the solves run in numba (``mfsweep.kernels
   ``f(r) = log(1 + r / epsilon)`` (``confidence: log``). Factors start from
   uniform(0, 0.01), users drawn first, as in ``implicit``.
 
+  Two options turn it into the explicit WALS of TensorFlow's WALS tutorial (defaults
+  keep the model above):
+
+  - ``target: rating``: the rating is the target of a rated pair (unrated pairs keep
+    target 0 and weight ``unobserved_weight``), so the model predicts ratings.
+  - ``weighting: item_frequency``: rated pairs weigh ``unobserved_weight + w_i`` with
+    the item's column weight ``w_i = alpha / n_i`` (``confidence: linear``) or
+    ``(1 / n_i)^exponent`` (``confidence: log``), n_i its number of training ratings.
+
+  Every half-step solves the weighted ridge problem exactly (``cholesky``) or
+  approximately (``cg``): ``(w0 Y^T Y + reg I + sum_i (c_ui - w0) y_i y_i^T) x_u
+  = sum_i c_ui t_ui y_i`` over the row's rated pairs, Y^T Y formed once per half-step.
+
 The training loss of ``als`` and ``als-biased`` is their objective divided by the
 number of ratings; that of ``wals`` is ``implicit``'s: the weighted objective
-divided by the total weight of all pairs.
+divided by the total weight of all pairs. Each model also leaves the parts of its
+loss in ``loss_parts`` (``data``: the (weighted) squared error, ``l2``: the penalty), on
+the same scale, after every epoch.
 """
 
 from __future__ import annotations
@@ -39,7 +55,18 @@ class ALS(MFModel):
     """Plain explicit ALS (P and Q only)."""
 
     kind: ClassVar[str] = "als"
-    defaults: ClassVar[dict[str, Any]] = {}
+    defaults: ClassVar[dict[str, Any]] = {"regularization_scaling": "count"}
+    SCALINGS: ClassVar[tuple[str, ...]] = ("count", "none")
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.params["regularization_scaling"] not in self.SCALINGS:
+            raise ParameterError(f"{self.kind}: regularization_scaling must be one of {', '.join(self.SCALINGS)}, "
+                                 f"got {self.params['regularization_scaling']!r}")
+
+    def _ridge(self, side: int) -> tuple[float, bool]:
+        """The kernels' (regularization, count-scaled) of one side (0: users, 1: items)."""
+        return self.pair("regularization")[side], self.params["regularization_scaling"] == "count"
 
     def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
         k = self.embedding_size
@@ -63,14 +90,14 @@ class ALS(MFModel):
     def user_step(self) -> None:
         """Solve every user's factors with the item factors fixed."""
         kernels.explicit_half_step(
-            self._rows[0], self.user_factors, self.item_factors, self.pair("regularization")[0],
+            self._rows[0], self.user_factors, self.item_factors, self._ridge(0),
             self._order[0], numba.get_num_threads(), self._user_loss,
         )
 
     def item_step(self) -> None:
         """Solve every item's factors with the user factors fixed."""
         kernels.explicit_half_step(
-            self._rows[1], self.item_factors, self.user_factors, self.pair("regularization")[1],
+            self._rows[1], self.item_factors, self.user_factors, self._ridge(1),
             self._order[1], numba.get_num_threads(), self._item_loss,
         )
 
@@ -78,7 +105,7 @@ class ALS(MFModel):
         """The regularized squared error that ALS minimizes (not normalized)."""
         return kernels.explicit_objective(
             self._rows[0], self.matrix.t_indptr, self.user_factors, self.item_factors,
-            self.pair("regularization"),
+            self.pair("regularization"), self._ridge(0)[1],
         )
 
     def _epoch(self, epoch: int) -> float:
@@ -88,8 +115,11 @@ class ALS(MFModel):
         # step left the user penalties, and the user factors have not changed since
         reg_user, reg_item = self.pair("regularization")
         errors, item_penalty = self._item_loss
-        total = np.sum(errors) + reg_user * np.sum(self._user_loss[1]) + reg_item * np.sum(item_penalty)
-        return float(total) / max(self.matrix.nnz, 1)
+        data = np.sum(errors)
+        user_l2, item_l2 = reg_user * np.sum(self._user_loss[1]), reg_item * np.sum(item_penalty)
+        n = max(self.matrix.nnz, 1)
+        self.loss_parts = {"data": float(data) / n, "l2": float(user_l2 + item_l2) / n}
+        return float(data + user_l2 + item_l2) / n
 
 
 class BiasedALS(ALS):
@@ -99,6 +129,7 @@ class BiasedALS(ALS):
     # LensKit 2025.8's BiasedMFConfig defaults
     defaults: ClassVar[dict[str, Any]] = {
         "embedding_size": 50, "regularization": 0.1, "epochs": 10, "damping": 5.0,
+        "regularization_scaling": "count",
     }
     non_negative: ClassVar[tuple[str, ...]] = ("regularization", "damping")
 
@@ -157,12 +188,15 @@ class WALS(MFModel):
     defaults: ClassVar[dict[str, Any]] = {
         "embedding_size": 100, "regularization": 0.01, "epochs": 15, "alpha": 1.0, "confidence": "linear",
         "epsilon": 1.0, "exponent": 1.0, "unobserved_weight": 1.0, "solver": "cg", "cg_steps": 3,
+        "target": "preference", "weighting": "rating",
     }
     non_negative: ClassVar[tuple[str, ...]] = ("regularization", "unobserved_weight", "exponent")
     positive: ClassVar[tuple[str, ...]] = ("alpha", "epsilon")
 
     SOLVERS: ClassVar[tuple[str, ...]] = ("cg", "cholesky")
     CONFIDENCES: ClassVar[tuple[str, ...]] = ("linear", "log")
+    TARGETS: ClassVar[tuple[str, ...]] = ("preference", "rating")
+    WEIGHTINGS: ClassVar[tuple[str, ...]] = ("rating", "item_frequency")
 
     def _check_params(self) -> None:
         for name in ("alpha", "epsilon", "exponent", "unobserved_weight"):
@@ -171,14 +205,10 @@ class WALS(MFModel):
                 raise ParameterError(f"{self.kind}: {name} must be a number, got {value!r}")
         super()._check_params()
         p = self.params
-        if p["solver"] not in self.SOLVERS:
-            raise ParameterError(
-                f"{self.kind}: solver must be one of {', '.join(self.SOLVERS)}, got {p['solver']!r}"
-            )
-        if p["confidence"] not in self.CONFIDENCES:
-            raise ParameterError(
-                f"{self.kind}: confidence must be one of {', '.join(self.CONFIDENCES)}, got {p['confidence']!r}"
-            )
+        for name, allowed in (("solver", self.SOLVERS), ("confidence", self.CONFIDENCES),
+                              ("target", self.TARGETS), ("weighting", self.WEIGHTINGS)):
+            if p[name] not in allowed:
+                raise ParameterError(f"{self.kind}: {name} must be one of {', '.join(allowed)}, got {p[name]!r}")
         steps = p["cg_steps"]
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ParameterError(f"{self.kind}: cg_steps must be an integer >= 1, got {steps!r}")
@@ -193,6 +223,26 @@ class WALS(MFModel):
             base = np.power(base, exponent)
         return (float(p["alpha"]) * base).astype(np.float32)
 
+    def column_weights(self, item_counts: np.ndarray) -> np.ndarray:
+        """``weighting: item_frequency``: w_i = alpha / n_i (linear) or (1 / n_i)^exponent (log),
+        0 for items with no rating, float64."""
+        p = self.params
+        frac = np.zeros(len(item_counts))
+        np.divide(1.0, item_counts, out=frac, where=item_counts > 0)
+        if p["confidence"] == "linear":
+            return float(p["alpha"]) * frac
+        return np.where(item_counts > 0, np.power(frac, float(p["exponent"])), 0.0)
+
+    def pair_weights(self, matrix: RatingMatrix) -> tuple[np.ndarray, np.ndarray]:
+        """The weight c_ui of every rated pair, in CSR (user side) and CSC (item side) order, float32."""
+        if self.params["weighting"] == "rating":
+            return self.confidence(matrix.data), self.confidence(matrix.t_data)
+        w0 = float(self.params["unobserved_weight"])
+        counts = matrix.item_counts()
+        column = w0 + self.column_weights(counts)
+        t_items = np.repeat(np.arange(matrix.n_items), counts)
+        return column[matrix.indices].astype(np.float32), column[t_items].astype(np.float32)
+
     def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
         k = self.embedding_size
         self.matrix = matrix
@@ -201,10 +251,11 @@ class WALS(MFModel):
         self.user_bias = None
         self.item_bias = None
         self.global_bias = 0.0
-        conf = self.confidence(matrix.data)
-        # the confidences of the user side (CSR) and of the item side (CSC)
-        self._rows = ((matrix.indptr, matrix.indices, conf),
-                      (matrix.t_indptr, matrix.t_indices, self.confidence(matrix.t_data)))
+        conf, t_conf = self.pair_weights(matrix)
+        # the weights of the user side (CSR) and of the item side (CSC), and the targets (None: 1)
+        self._rows = ((matrix.indptr, matrix.indices, conf), (matrix.t_indptr, matrix.t_indices, t_conf))
+        rating = self.params["target"] == "rating"
+        self._targets = (matrix.data.astype(np.float32), matrix.t_data.astype(np.float32)) if rating else (None, None)
         self._order = (kernels.heavy_first(matrix.indptr), kernels.heavy_first(matrix.t_indptr))
         w0 = float(self.params["unobserved_weight"])
         unrated = matrix.n_users * matrix.n_items - matrix.nnz
@@ -221,10 +272,12 @@ class WALS(MFModel):
         threads = numba.get_num_threads()
         if self.params["solver"] == "cg":
             params = (reg, w0, int(self.params["cg_steps"]))
-            kernels.implicit_half_cg(self._rows[side], this, other, G, params, self._order[side], threads, losses)
+            kernels.implicit_half_cg(
+                self._rows[side], self._targets[side], this, other, G, params, self._order[side], threads, losses
+            )
         else:
             kernels.implicit_half_cholesky(
-                self._rows[side], this, other, G, (reg, w0), self._order[side], threads, losses
+                self._rows[side], self._targets[side], this, other, G, (reg, w0), self._order[side], threads, losses
             )
 
     def user_step(self, item_gram: np.ndarray | None = None) -> None:
@@ -242,7 +295,8 @@ class WALS(MFModel):
         """``implicit``'s normalized weighted loss (see the module docstring)."""
         reg_user, reg_item = self.pair("regularization")
         w0 = float(self.params["unobserved_weight"])
-        observed = kernels.implicit_row_losses(self._rows[0], self.user_factors, self.item_factors, w0)
+        observed = kernels.implicit_row_losses(self._rows[0], self._targets[0], self.user_factors,
+                                               self.item_factors, w0)
         return kernels.implicit_loss(
             observed, kernels.gram(self.user_factors), kernels.gram(self.item_factors),
             reg_user, reg_item, w0, self._total_weight,
@@ -255,7 +309,8 @@ class WALS(MFModel):
         # the item step left the rated pairs' losses; the Gram matrices give the rest
         self._item_gram = kernels.gram(self.item_factors)
         reg_user, reg_item = self.pair("regularization")
-        return kernels.implicit_loss(
-            self._item_loss, user_gram, self._item_gram, reg_user, reg_item,
-            float(self.params["unobserved_weight"]), self._total_weight,
-        )
+        terms = (self._item_loss, user_gram, self._item_gram, reg_user, reg_item,
+                 float(self.params["unobserved_weight"]), self._total_weight)
+        data, l2 = kernels.implicit_loss_parts(*terms)
+        self.loss_parts = {"data": data, "l2": l2}
+        return kernels.implicit_loss(*terms)

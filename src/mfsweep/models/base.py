@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator
 
 import numpy as np
@@ -32,6 +32,7 @@ class EpochState:
     epoch: int          # 1-based number of the epoch just completed
     loss: float         # training objective after the epoch
     model: "MFModel"
+    parts: dict = field(default_factory=dict)   # the loss's parts by name (``MFModel.loss_parts``)
 
 
 class ParameterError(ValueError):
@@ -79,6 +80,10 @@ class MFModel(ABC):
         self.user_bias: np.ndarray | None = None
         self.item_bias: np.ndarray | None = None
         self.global_bias: float = 0.0
+        #: The parts of the last epoch's training loss on its scale, which add up to it:
+        #: ``data`` (the error term), ``l2`` (the penalty) and, where the model has one,
+        #: ``gramian``; set by ``_epoch``.
+        self.loss_parts: dict[str, float] = {}
 
     # ----- parameters -------------------------------------------------------------
     def _check_params(self) -> None:
@@ -119,7 +124,7 @@ class MFModel(ABC):
         self._setup(matrix, np.random.default_rng(self.params["seed"]))
         for epoch in range(1, int(self.params["epochs"]) + 1):
             loss = float(self._epoch(epoch))
-            yield EpochState(epoch, loss, self)
+            yield EpochState(epoch, loss, self, dict(self.loss_parts))
 
     def fit(self, train, n_users: int | None = None, n_items: int | None = None) -> "MFModel":
         for _ in self.fit_epochs(train, n_users, n_items):

@@ -192,11 +192,16 @@ class SGD(_SGDFamily):
             kernels.sgd_epoch(triples, self._model(), rates, self.biased)
 
     def _objective(self) -> float:
-        total = 0.5 * self._squared_error()
-        total += 0.5 * self._l2(self.pair("regularization"), self._P, self._Q)
+        data = 0.5 * self._squared_error()
+        l2 = 0.5 * self._l2(self.pair("regularization"), self._P, self._Q)
+        total = data + l2
         if self.biased:
-            total += 0.5 * self._l2(self._rates()[2], self.user_bias, self.item_bias)
-        return total / max(len(self._ratings), 1)
+            bias_l2 = 0.5 * self._l2(self._rates()[2], self.user_bias, self.item_bias)
+            total += bias_l2
+            l2 += bias_l2
+        n = max(len(self._ratings), 1)
+        self.loss_parts = {"data": data / n, "l2": l2 / n}
+        return total / n
 
 
 class BiasedSGD(SGD):
@@ -297,6 +302,7 @@ class GramianSGD(_SGDFamily):
         l2 = 0.5 * self._l2(self.pair("regularization"), self._P, self._Q)
         gravity = float(self.params["gravity"])
         g = kernels.gravity_term(self._P, self._Q) if gravity else 0.0
+        self.loss_parts = {"data": data / n, "l2": l2 / n, "gramian": gravity * g}
         return (data + l2) / n + gravity * g
 
 
@@ -310,6 +316,10 @@ def _gravity_weights(gravity: float, n_ratings: int, counts: np.ndarray) -> np.n
 
 class Adam(_SGDFamily):
     """``adam``: minibatch AdamW on the biased model mu + b_u + b_i + p_u . q_i.
+
+    Options (defaults keep the model described here): ``decoupled: false`` runs PyTorch's
+    Adam instead of AdamW (weight_decay * parameter added to the gradient, no decoupled
+    shrinking); ``biased: false`` drops mu, b_u and b_i (the plain model p_u . q_i).
 
     mu is the training mean (fixed); b_u, b_i, p_u, q_i are learned. Each minibatch of
     ``batch_size`` shuffled ratings (the last one may be smaller) is one step of PyTorch's
@@ -326,11 +336,18 @@ class Adam(_SGDFamily):
     defaults: ClassVar[dict[str, Any]] = {
         "embedding_size": 64, "epochs": 20, "learning_rate": 0.005, "regularization": 0.1, "init_std": 0.1,
         "batch_size": 1024, "weight_decay": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+        "decoupled": True, "biased": True,
     }
-    biased = True
     non_negative = ("regularization", "init_std", "weight_decay")
 
+    @property
+    def biased(self) -> bool:  # type: ignore[override]
+        return bool(self.params["biased"])
+
     def _check_params(self) -> None:
+        for name in ("decoupled", "biased"):
+            if not isinstance(self.params[name], (bool, np.bool_)):
+                raise ParameterError(f"{self.kind}: {name} must be true or false, got {self.params[name]!r}")
         super()._check_params()
         self._integer("batch_size", 1)
         self._number("weight_decay", low=0.0)
@@ -342,17 +359,21 @@ class Adam(_SGDFamily):
         super()._setup(matrix, rng)
         # per parameter (P, Q, bu, bi): gradient, first and second moments
         self._state = tuple(tuple(np.zeros_like(a) for _ in range(3))
-                            for a in (self._P, self._Q, self.user_bias, self.item_bias))
+                            for a in (self._P, self._Q, *self._bias_arrays()))
         self._step = 0
 
     def _pass(self, triples: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         p = self.params
-        optimizer = tuple(float(p[name]) for name in ("learning_rate", "beta1", "beta2", "eps", "weight_decay"))
+        optimizer = (*(float(p[name]) for name in ("learning_rate", "beta1", "beta2", "eps", "weight_decay")),
+                     bool(p["decoupled"]))
         reg = tuple(np.float32(x) for x in self.pair("regularization"))
         self._step = kernels.adam_epoch(
-            triples, self._model(), self._state, optimizer, reg, int(p["batch_size"]), self._step,
+            triples, self._model(), self._state, optimizer, reg, int(p["batch_size"]), self._step, self.biased,
         )
 
     def _objective(self) -> float:
-        total = self._squared_error() + self._l2(self.pair("regularization"), self._P, self._Q)
-        return total / max(len(self._ratings), 1)
+        data = self._squared_error()
+        l2 = self._l2(self.pair("regularization"), self._P, self._Q)
+        n = max(len(self._ratings), 1)
+        self.loss_parts = {"data": data / n, "l2": l2 / n}
+        return (data + l2) / n

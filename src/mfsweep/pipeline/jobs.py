@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 import mfsweep
-from mfsweep.io import parquet_rows, read_json, write_json, write_npz, write_parquet
+from mfsweep.io import parquet_rows, read_json, write_csv, write_json, write_npz, write_parquet
 from mfsweep.pipeline import paths
 from mfsweep.trials import UNUSABLE
 
@@ -239,18 +239,20 @@ def collect(snakemake) -> None:
         records = ((paths.fold_of(path), record) for path in snakemake.input.metrics for record in read_json(path))
         trials = collect_trials(records)
         write_parquet(trials, snakemake.output.trials)
+        write_csv(trials, snakemake.output.trials_csv)
         histories = ((paths.fold_of(path), pd.read_parquet(path)) for path in snakemake.input.histories)
         write_parquet(collect_histories(histories), snakemake.output.history)
         log.info("%d trial x fold rows; stop reasons: %s", len(trials), trials["stop_reason"].value_counts().to_dict())
 
 
 def select_best(snakemake) -> None:
-    from mfsweep.trials import model_metric
+    from mfsweep.trials import best_row, model_metric
     from mfsweep.trials import select_best as best_of
 
     with job(snakemake):
         trials = pd.read_parquet(snakemake.input[0])
         metric = model_metric(snakemake.params.settings)
         best = best_of(trials, metric)
-        write_json(best, snakemake.output[0])
+        write_json(best, snakemake.output.best)
+        write_csv(pd.DataFrame([best_row(best)]), snakemake.output.best_csv)
         log.info("best trial %s: %s %s", best["trial"], metric, best["objective"])

@@ -221,8 +221,20 @@ def _minutes(seconds: float) -> int:
 
 def embedding_sizes(kind: str, trials) -> list[int]:
     """The embedding size of each trial (parameter dicts) of a unit, the kind's default where unset."""
-    default = default_param(kind, "embedding_size")
-    return [int(params.get("embedding_size", default)) for params in trials]
+    return [int(size) for size in trial_values(kind, trials, "embedding_size")]
+
+
+def smallest_batch(kind: str, trials) -> int | None:
+    """The smallest ``batch_size`` among a unit's trials (its slowest epochs; the kind's
+    default where unset); None for kinds without minibatches."""
+    sizes = [size for size in trial_values(kind, trials, "batch_size") if size is not None]
+    return min(int(size) for size in sizes) if sizes else None
+
+
+def trial_values(kind: str, trials, name: str) -> list:
+    """Parameter ``name`` of each trial (parameter dicts), the kind's default where unset."""
+    default = default_param(kind, name)
+    return [params.get(name, default) for params in trials]
 
 
 def default_param(kind: str, name: str, otherwise=None):

@@ -149,6 +149,8 @@ def _implicit_rows(frame: pd.DataFrame, column: str) -> np.ndarray:
     """Rows whose model predicts preferences, not ratings: left out of rating-metric panels."""
     if column.removeprefix("test.") not in RATING_METRICS or "kind" not in frame:
         return np.zeros(len(frame), bool)
+    if "rating_model" in frame:
+        return ~frame["rating_model"].astype(bool).to_numpy()
     return frame["kind"].isin(IMPLICIT_KINDS).to_numpy()
 
 
