@@ -80,8 +80,11 @@ def prepare(snakemake) -> None:
 
     with job(snakemake, numba_threads=True):
         raw = snakemake.input[0] if len(snakemake.input) else None
+        source = snakemake.params.source
+        if source["source"] == "movielens":  # whoever put the archive there
+            log.info("%s verified: %s", raw, data.verify_archive(source["name"], raw))
         out_dir = Path(snakemake.output.ratings).parent
-        summary = data.prepare(snakemake.params.source, out_dir, raw=raw)
+        summary = data.prepare(source, out_dir, raw=raw)
         log.info("prepared %s: %s", snakemake.wildcards.dataset, summary)
 
 
