@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
-from mfsweep.io import write_npz
+from mfsweep.io import reading, write_npz
 from mfsweep.matrix import RatingMatrix, as_matrix
 
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -184,7 +184,7 @@ class MFModel(ABC):
         """A model saved by ``save`` (or stored under ``prefix`` in a file of several)."""
         from mfsweep.models import create
 
-        with np.load(path) as npz:
+        with reading(path, "a model archive"), np.load(path) as npz:
             model = create(str(npz[prefix + "kind"]), **json.loads(str(npz[prefix + "params"])))
             model.user_factors = npz[prefix + "user_factors"]
             model.item_factors = npz[prefix + "item_factors"]

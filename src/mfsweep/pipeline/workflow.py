@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
+
+from mfsweep.io import check_zip, parquet_rows
 
 from mfsweep.pipeline import config as configuration
 from mfsweep.pipeline import paths
@@ -91,6 +94,33 @@ def prepare_input(config: dict, dataset: str) -> list[str]:
     if source["source"] == "file":
         return [source["path"]]
     return []
+
+
+def dataset_size(config: dict, dataset: str) -> int:
+    """Ratings a dataset will have, known before prepare (prepare's resources)."""
+    from mfsweep.pipeline.resources import dataset_ratings
+
+    source = dataset_source(config, dataset)
+    path = prepare_input(config, dataset)[0] if source["source"] == "file" else None
+    with paths.advising():
+        return dataset_ratings(source, path=path)
+
+
+def rows(path: str) -> int:
+    """Rows of a parquet file a job is sized from; a damaged one stops the plan, naming it."""
+    with paths.advising():
+        return parquet_rows(path)
+
+
+def intact_model(wildcards) -> str:
+    """A trial unit's model.npz, checked when it exists: a damaged one stops the plan
+    before evaluate would delete the metrics.json made from it (a job's outputs are
+    removed when it starts)."""
+    path = paths.build(paths.file(paths.TRIAL, "model.npz"), **dict(wildcards.items()))
+    if os.path.exists(path):
+        with paths.advising():
+            check_zip(path, "a model archive")
+    return path
 
 
 def canonical(value):
