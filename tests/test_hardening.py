@@ -120,3 +120,12 @@ def test_an_empty_parquet_file_of_the_user_is_named_while_planning(tmp_path):
     stderr = failed(tmp_path, "-n", config=path)
     assert "mine.parquet cannot be read as a parquet table: it is damaged or incomplete" in stderr
     assert "mine.parquet is not a file this workflow makes: replace it with a whole copy" in stderr
+
+
+# ----- config files -------------------------------------------------------------------------
+def test_the_workflow_refuses_a_key_given_twice_in_its_config_file(tmp_path):
+    text = TINY.read_text()
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(text.replace("models:\n", "models:\n  sgd-biased: {kind: sgd}\n", 1))
+    output = failed(tmp_path, "-n", config=twice)
+    assert f"{twice}: key 'sgd-biased' is given twice in one mapping, on lines 7 and 12; keep one" in output

@@ -47,11 +47,14 @@ def user_item_pair(name: str, value) -> tuple[float, float]:
         pair = (value["user"], value["item"])
     else:
         pair = (value, value)
-    try:
-        user, item = (float(v) for v in pair)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}: expected numbers, got {value!r}") from None
-    return user, item
+    for v in pair:
+        if isinstance(v, str):
+            raise ParameterError(f"{name}: expected a number, got the text {value!r} (write numbers unquoted)")
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+            raise ParameterError(f"{name}: expected numbers, got {value!r}")
+        if not np.isfinite(v):
+            raise ParameterError(f"{name}: expected a finite number, got {value!r}")
+    return float(pair[0]), float(pair[1])
 
 
 class MFModel(ABC):

@@ -19,6 +19,11 @@ def validate(config: dict, schema_path: str | Path) -> dict[str, dict[str, dict]
     return configuration.validate(config, configuration.load_schema(schema_path))
 
 
+def reload_config(config: dict, files: list, overrides: dict) -> None:
+    """Read the config ``files`` again with the package's YAML rules (see config.reload)."""
+    configuration.reload(config, files, overrides)
+
+
 def units(config: dict, trials: dict[str, dict[str, dict]]) -> dict[str, dict[str, list[str]]]:
     """Each model's jobs: unit id -> the trial ids it trains.
 
