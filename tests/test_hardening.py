@@ -129,3 +129,14 @@ def test_the_workflow_refuses_a_key_given_twice_in_its_config_file(tmp_path):
     twice.write_text(text.replace("models:\n", "models:\n  sgd-biased: {kind: sgd}\n", 1))
     output = failed(tmp_path, "-n", config=twice)
     assert f"{twice}: key 'sgd-biased' is given twice in one mapping, on lines 7 and 12; keep one" in output
+
+
+@pytest.mark.parametrize("target, message", [
+    ("results/data/ml-1m/ratings.parquet", "'ml-1m' is not one of the datasets of this config; its datasets: ml-100k"),
+    ("results/splits/ml-100k/temporal/fold0/train.parquet",
+     "'temporal' is not one of the splits of this config; its splits: random"),
+    ("results/summary/ml-100k/random/svd/trials.parquet",
+     "'svd' is not one of the models of this config; its models: als, als-biased, wals, sgd"),
+])
+def test_a_target_outside_the_config_names_what_the_config_has(tmp_path, target, message):
+    assert message in failed(tmp_path, "-n", target, config=DEFAULT)

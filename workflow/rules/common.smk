@@ -32,7 +32,7 @@ def dataset_file(table):
 
 
 def train_threads(wildcards):
-    return config["models"][wildcards.model]["threads"]
+    return mf.entry(config, "models", wildcards.model)["threads"]
 
 
 def unit_settings(wildcards):
@@ -59,7 +59,7 @@ def split_model_files(name):
 
 
 def model_settings(wildcards):
-    return mf.canonical(config["models"][wildcards.model])
+    return mf.canonical(mf.entry(config, "models", wildcards.model))
 
 
 # Cluster resources (mfsweep.pipeline.resources): sized from the fold's ratings, users and items,
@@ -69,12 +69,12 @@ def fold_sizes(input):
 
 
 def train_mem_mb(wildcards, input, attempt):
-    kind = config["models"][wildcards.model]["kind"]
+    kind = mf.entry(config, "models", wildcards.model)["kind"]
     return attempt * res.train_mem_mb(*fold_sizes(input), unit_sizes(wildcards), kind)
 
 
 def train_runtime(wildcards, input, attempt):
-    model = config["models"][wildcards.model]
+    model = mf.entry(config, "models", wildcards.model)
     ratings, users, items = fold_sizes(input)
     validation_users = config["evaluation"]["validation_users"] or users
     return attempt * res.train_runtime_min(ratings, unit_sizes(wildcards), model["max_epochs"], model["kind"],

@@ -24,6 +24,17 @@ def reload_config(config: dict, files: list, overrides: dict) -> None:
     configuration.reload(config, files, overrides)
 
 
+def entry(config: dict, table: str, name: str) -> dict:
+    """``config[table][name]``: a target naming a dataset, split or model the config lacks
+    raises ConfigError listing those it has."""
+    try:
+        return config[table][name]
+    except KeyError:
+        raise configuration.ConfigError(
+            f"{name!r} is not one of the {table} of this config; its {table}: {', '.join(config[table])}"
+        ) from None
+
+
 def units(config: dict, trials: dict[str, dict[str, dict]]) -> dict[str, dict[str, list[str]]]:
     """Each model's jobs: unit id -> the trial ids it trains.
 
@@ -49,7 +60,7 @@ def config_hash(config: dict) -> str:
 
 
 def folds(config: dict, split: str) -> list[int]:
-    return list(range(config["splits"][split]["folds"]))
+    return list(range(entry(config, "splits", split)["folds"]))
 
 
 def experiment_models(config: dict) -> list[tuple[str, str, str]]:
@@ -63,6 +74,7 @@ def experiment_models(config: dict) -> list[tuple[str, str, str]]:
 
 def trial_files(config: dict, units: dict, dataset: str, split: str, model: str, name: str) -> list[str]:
     """The file ``name`` of every unit x fold of one model."""
+    entry(config, "models", model)
     return [
         paths.build(paths.file(paths.TRIAL, name), dataset=dataset, split=split, model=model, trial=unit, fold=fold)
         for unit in units[model]
@@ -93,7 +105,7 @@ def targets(config: dict) -> list[str]:
 
 def prepare_input(config: dict, dataset: str) -> list[str]:
     """The raw file a dataset is prepared from (none for synthetic data)."""
-    source = config["datasets"][dataset]
+    source = entry(config, "datasets", dataset)
     if source["source"] == "movielens":
         return [paths.build(paths.RAW, name=source.get("name", dataset))]
     if source["source"] == "file":
@@ -139,22 +151,22 @@ def canonical(value):
 
 
 def dataset_source(config: dict, dataset: str) -> dict:
-    return canonical({"name": dataset, **config["datasets"][dataset]})
+    return canonical({"name": dataset, **entry(config, "datasets", dataset)})
 
 
 def split_settings(config: dict, split: str) -> dict:
-    return canonical(config["splits"][split])
+    return canonical(entry(config, "splits", split))
 
 
 def unit_settings(config: dict, trials: dict, units: dict, model: str, unit: str) -> dict:
     """Everything a train job needs: the model's settings and its unit's trials."""
+    settings = entry(config, "models", model)
     try:
         members = units[model][unit]
     except KeyError:
         raise configuration.ConfigError(
             f"trial {unit!r} is not in the search space of model {model!r} in the current config"
         ) from None
-    settings = config["models"][model]
     return {
         "model": model,
         "kind": settings["kind"],
