@@ -67,6 +67,12 @@ def broken(edit):
          "evaluation.cutoffs.0"),
         (lambda c: c["models"]["als"].update(early_stopping={"metric": "NDCG@50"}),
          "models.als.early_stopping.metric: 'NDCG@50' is not a validation metric"),
+        # a dataset entry holds only the keys its source reads
+        (lambda c: c["datasets"].update(mine={"source": "file", "path": "r.csv", "seperator": ";"}),
+         "datasets.mine: 'seperator' is not allowed; allowed: source, path, sep, columns, duplicates, seed"),
+        (lambda c: c["datasets"]["synth"].update(userz=5), "datasets.synth: 'userz' is not allowed"),
+        (lambda c: c["datasets"].update(ml={"source": "movielens", "path": "x.zip"}),
+         "datasets.ml: 'path' is not allowed; allowed: source, name, duplicates, seed"),
         # NaN and infinity are refused wherever a number goes
         (lambda c: c["models"]["als"]["params"].update(regularization=float("nan")),
          "models.als.params.regularization: nan is not a finite number"),
