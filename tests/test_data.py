@@ -460,3 +460,11 @@ def test_http_not_found_is_not_retried(web, tmp_path):
     with pytest.raises(DataError, match="HTTP 404 Not Found"):
         download("ml-1m", tmp_path / "ml-1m.zip")
     assert server.calls == [url] and server.sleeps == []
+
+
+def test_a_header_only_file_is_refused_at_prepare_naming_it(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("user,item,rating,timestamp\n")
+    with pytest.raises(DataError, match=f"{path} holds no ratings \\(a header at most\\)"):
+        prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

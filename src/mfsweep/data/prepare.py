@@ -54,6 +54,8 @@ def prepare(source: dict, out_dir: str | os.PathLike, *, raw: str | os.PathLike 
         origin, label = f"synthetic {_synthetic_params(source)}", "synthetic ratings"
     else:
         raise DataError(f"unknown dataset source {kind!r}; known: movielens, file, synthetic")
+    if frame.empty:
+        raise DataError(f"{label} holds no ratings (a header at most); give a file with at least one rating row")
     ratings, users, items, dropped = canonical(frame, label, duplicates)
     known = titles.reindex(items["original_id"].to_numpy()).to_numpy(object) if len(titles) else None
     items["title"] = pd.array(known if known is not None else [None] * len(items), dtype="string")
