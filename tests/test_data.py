@@ -468,3 +468,13 @@ def test_a_header_only_file_is_refused_at_prepare_naming_it(tmp_path):
     with pytest.raises(DataError, match=f"{path} holds no ratings \\(a header at most\\)"):
         prepare({"source": "file", "path": str(path)}, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_error_quoting_a_huge_line_is_cut(tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("user,item,rating\n1,2," + "x" * 3_000_000 + "\n")
+    with pytest.raises(DataError) as error:
+        prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+    message = str(error.value)
+    assert f"{path}: column 'rating' has 1 non-numeric values; first at row 1:" in message
+    assert len(message) < 1000 and "more characters)" in message

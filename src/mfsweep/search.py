@@ -74,6 +74,8 @@ def _check_axis(name: str, value, method: str) -> None:
         raise SearchError(f"params.{name}.{kind}: empty or inverted range [{low}, {high}]; need low < high")
     if kind.startswith("loguniform") and low <= 0:
         raise SearchError(f"params.{name}.{kind}: bounds must be > 0 for a log scale, got [{low}, {high}]")
+    if kind == "loguniform_int" and math.floor(high) < math.ceil(low):
+        raise SearchError(f"params.{name}.{kind}: [{low}, {high}] holds no integer; give integer bounds")
 
 
 def _is_number(value) -> bool:

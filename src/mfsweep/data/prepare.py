@@ -13,7 +13,7 @@ import pandas as pd
 from mfsweep.data.common import DataError, log, sample_row
 from mfsweep.data.movielens import RATING_COLUMNS, read_ratings, read_titles, release
 from mfsweep.data.synthetic import synthetic
-from mfsweep.io import write_parquet
+from mfsweep.io import shorten, write_parquet
 
 SEPARATORS = {".csv": ",", ".tsv": "\t", ".dat": "::"}
 PARQUET = {".parquet", ".pq"}
@@ -127,7 +127,7 @@ def _read_table(path: Path, sep: str | None) -> pd.DataFrame:
     except DataError:
         raise
     except (ValueError, OSError, pd.errors.ParserError) as error:
-        raise DataError(f"{path} cannot be read as a ratings table (sep {sep!r}): {error}") from None
+        raise DataError(f"{path} cannot be read as a ratings table (sep {sep!r}): {shorten(error)}") from None
 
 
 def _typed(frame: pd.DataFrame, table: pd.DataFrame, mapping: dict, path: Path) -> pd.DataFrame:
