@@ -14,6 +14,9 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# Snakemake's reading of the config files again, refusing a key given twice and reading 2e-2 as a number.
+mf.reload_config(config, workflow.configfiles, workflow.config_settings.config)
+
 # Validates the config (defaults filled in) and expands every model's search space,
 # so a bad value fails here, before any job, naming its key.
 TRIALS = mf.validate(config, workflow.source_path("workflow/schemas/config.schema.yaml"))

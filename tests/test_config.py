@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mfsweep.pipeline.config import ConfigError, load, validate
+from mfsweep.pipeline.config import ConfigError, load, read_yaml, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +67,27 @@ def broken(edit):
          "evaluation.cutoffs.0"),
         (lambda c: c["models"]["als"].update(early_stopping={"metric": "NDCG@50"}),
          "models.als.early_stopping.metric: 'NDCG@50' is not a validation metric"),
+        # a dataset entry holds only the keys its source reads
+        (lambda c: c["datasets"].update(mine={"source": "file", "path": "r.csv", "seperator": ";"}),
+         "datasets.mine: 'seperator' is not allowed; allowed: source, path, sep, columns, duplicates, seed"),
+        (lambda c: c["datasets"]["synth"].update(userz=5), "datasets.synth: 'userz' is not allowed"),
+        (lambda c: c["datasets"].update(ml={"source": "movielens", "path": "x.zip"}),
+         "datasets.ml: 'path' is not allowed; allowed: source, name, duplicates, seed"),
+        # NaN and infinity are refused wherever a number goes
+        (lambda c: c["models"]["als"]["params"].update(regularization=float("nan")),
+         "models.als.params.regularization: nan is not a finite number"),
+        (lambda c: c["models"]["als"]["params"].update(damping=[5.0, float("inf")]),
+         "models.als.params.damping.1: inf is not a finite number"),
+        (lambda c: c["splits"]["random"].update(test_fraction=float("nan")),
+         "splits.random.test_fraction: nan is not a finite number"),
+        (lambda c: c.update(evaluation={"relevance_threshold": float("-inf")}),
+         "evaluation.relevance_threshold: -inf is not a finite number"),
+        (lambda c: c["models"]["als"].update(search={"method": "random"},
+                                             params={"regularization": {"loguniform": [0.01, float("inf")]}}),
+         "models.als.params.regularization.loguniform.1: inf is not a finite number"),
+        # a number written as text is refused, saying how to write it
+        (lambda c: c["models"]["als"]["params"].update(regularization="2e-2"),
+         "regularization: expected a number, got the text '2e-2' (write numbers unquoted)"),
     ],
 )
 def test_bad_config_names_the_key(edit, message):
@@ -107,3 +128,47 @@ def test_validate_does_not_need_a_copy():
     validate(config)
     assert config["datasets"] == {**before["datasets"], "synth": {**before["datasets"]["synth"], "duplicates": "error", "seed": 7}}
     yaml.safe_dump(config)  # still plain data
+
+
+def test_create_refuses_non_finite_parameters_of_every_kind():
+    from mfsweep.models import ParameterError, create
+
+    for kind, name in [("sgd", "regularization"), ("als-biased", "damping"), ("wals", "alpha"),
+                       ("sgd-gramian", "gravity"), ("adam", "weight_decay"), ("sgd", "learning_rate")]:
+        for bad in (float("nan"), float("inf")):
+            with pytest.raises(ParameterError, match=f"{name}.*(finite|must be)"):
+                create(kind, **{name: bad})
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("models:\n  sgd-biased:\n    kind: sgd\n  sgd-biased:\n    kind: sgd-biased\n")
+    with pytest.raises(ConfigError, match=f"{path}: key 'sgd-biased' is given twice in one mapping, on lines 2 and 4"):
+        read_yaml(path)
+    path.write_text("models:\n  m:\n    max_epochs: 4\n    kind: sgd\n    max_epochs: 5\n")
+    with pytest.raises(ConfigError, match="key 'max_epochs' is given twice in one mapping, on lines 3 and 5"):
+        load(path)
+
+
+def test_numbers_with_an_exponent_and_no_dot_are_numbers(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("a: 2e-2\nb: 1E3\nc: -5e+1\nd: 2.0e-2\ne: 12\nf: '2e-2'\ng: 1.5\nh: e5\n")
+    assert read_yaml(path) == {"a": 0.02, "b": 1000.0, "c": -50.0, "d": 0.02, "e": 12, "f": "2e-2", "g": 1.5,
+                               "h": "e5"}
+    assert [type(v) for v in read_yaml(path).values()][:5] == [float, float, float, float, int]
+
+
+def test_trial_ids_of_the_shipped_configs_do_not_change():
+    tiny = validate(read_yaml(ROOT / "tests" / "configs" / "tiny.yaml"))
+    assert list(tiny["als-biased"]) == ["e91099897b", "3b1d387844", "aae7283da2"]
+    assert list(tiny["sgd-biased"]) == ["d26886cbff", "e8773d2f5a", "121f042913"]
+    default = validate(read_yaml(ROOT / "config" / "config.yaml"))
+    assert list(default["sgd-biased"])[:2] == ["7120b0af61", "0e752dbc2f"]
+
+
+def test_an_exponent_number_gives_the_trial_of_the_same_decimal(tmp_path):
+    written = tmp_path / "exp.yaml"
+    written.write_text((ROOT / "tests" / "configs" / "tiny.yaml").read_text().replace(
+        "regularization: 0.02", "regularization: 2e-2"))
+    assert "2e-2" in written.read_text()
+    assert validate(read_yaml(written)) == validate(read_yaml(ROOT / "tests" / "configs" / "tiny.yaml"))

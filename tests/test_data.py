@@ -123,6 +123,36 @@ def test_retries_then_success_with_the_published_md5(web, tmp_path, monkeypatch)
     assert server.calls.count(url) == 3
 
 
+def test_a_download_without_a_pinned_md5_keeps_it_beside_the_archive_for_verification(web, tmp_path):
+    archive = make_zip({"ml-latest-small/ratings.csv": "userId,movieId,rating,timestamp\n1,2,3.5,100\n"})
+    md5 = hashlib.md5(archive).hexdigest()
+    url = MOVIELENS["ml-latest-small"].url
+    web({url + ".md5": [f"MD5 (ml-latest-small.zip) = {md5}\n".encode()], url: [archive]})
+    dest = tmp_path / "ml-latest-small.zip"
+    download("ml-latest-small", dest)
+    assert (tmp_path / "ml-latest-small.zip.md5").read_text() == f"{md5}  ml-latest-small.zip\n"
+    assert fetch.verify_archive("ml-latest-small", dest) == f"md5 {md5} (in {dest}.md5)"
+    dest.write_bytes(archive[:-10])  # cut short after the download
+    with pytest.raises(fetch.ChecksumError, match=f"expected {md5} \\(in {dest}.md5\\)"):
+        fetch.verify_archive("ml-latest-small", dest)
+    (tmp_path / "ml-latest-small.zip.md5").unlink()
+    with pytest.raises(fetch.ChecksumError, match=r"no pinned MD5 and .*ml-latest-small.zip.md5 does not exist"):
+        fetch.verify_archive("ml-latest-small", dest)
+
+
+def test_a_hand_placed_archive_is_checked_against_the_pinned_md5(tmp_path):
+    placed = tmp_path / "ml-1m.zip"
+    placed.write_bytes(ML1M)
+    with pytest.raises(fetch.ChecksumError, match=(
+            f"{placed} is not the ml-1m archive: md5 {hashlib.md5(ML1M).hexdigest()}, "
+            r"expected c4d9eecfca2ab87c1945afe126590906 \(pinned\).*delete it and rerun")):
+        fetch.verify_archive("ml-1m", placed)
+    two = tmp_path / "ml-100k.zip"
+    two.write_bytes(make_zip({"ml-100k/u.data": "1\t1\t5\t1\n2\t1\t4\t2\n", "ml-100k/u.item": "1|A|||\n"}))
+    with pytest.raises(fetch.ChecksumError, match="expected 0e33842e24a9c977be4e0107933c0723 .*nor ratings"):
+        fetch.verify_archive("ml-100k", two)
+
+
 def test_unreachable_without_a_mirror_is_a_clear_error(web, tmp_path):
     web({})
     with pytest.raises(DataError, match="cannot reach .*ml-1m.zip.*no mirror is known for ml-1m"):
@@ -167,6 +197,10 @@ def test_unreachable_ml100k_falls_back_to_the_recbole_wheel(ml100k_zip):
     assert len(items) == 1682
     assert items[0] == "1|Toy Story (1995)||||0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0"
     assert items[266].startswith("267|unknown||||1|")
+
+
+def test_the_archive_rebuilt_from_the_mirror_passes_verification_on_its_ratings(ml100k_zip):
+    assert fetch.verify_archive("ml-100k", ml100k_zip[0]) == f"ratings sha256 {fetch.ML100K_RATINGS_SHA256} (pinned)"
 
 
 def test_grouplens_ml100k_is_checked_against_the_pinned_ratings(web, tmp_path, monkeypatch, ml100k_zip):
@@ -452,3 +486,21 @@ def test_http_not_found_is_not_retried(web, tmp_path):
     with pytest.raises(DataError, match="HTTP 404 Not Found"):
         download("ml-1m", tmp_path / "ml-1m.zip")
     assert server.calls == [url] and server.sleeps == []
+
+
+def test_a_header_only_file_is_refused_at_prepare_naming_it(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("user,item,rating,timestamp\n")
+    with pytest.raises(DataError, match=f"{path} holds no ratings \\(a header at most\\)"):
+        prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_error_quoting_a_huge_line_is_cut(tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("user,item,rating\n1,2," + "x" * 3_000_000 + "\n")
+    with pytest.raises(DataError) as error:
+        prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+    message = str(error.value)
+    assert f"{path}: column 'rating' has 1 non-numeric values; first at row 1:" in message
+    assert len(message) < 1000 and "more characters)" in message

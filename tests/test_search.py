@@ -101,3 +101,12 @@ def test_bad_search_spaces_name_the_parameter(params, search, message):
     with pytest.raises(SearchError) as error:
         expand(model(params, search))
     assert message in str(error.value)
+
+
+def test_a_loguniform_int_range_holding_no_integer_is_refused():
+    model = {"kind": "sgd", "search": {"method": "random", "trials": 3},
+             "params": {"embedding_size": {"loguniform_int": [1.2, 1.8]}}}
+    with pytest.raises(SearchError, match=r"params.embedding_size.loguniform_int: \[1.2, 1.8\] holds no integer"):
+        expand(model)
+    model["params"]["embedding_size"] = {"loguniform_int": [1.2, 2.8]}
+    assert {params["embedding_size"] for params in expand(model).values()} == {2}

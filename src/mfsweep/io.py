@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -49,8 +50,55 @@ def write_json(data: dict, path: str | os.PathLike) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
-def read_json(path: str | os.PathLike) -> dict:
-    return json.loads(Path(path).read_text())
+class DamagedFile(ValueError):
+    """A file that exists but cannot be read whole; the message and ``path`` name it."""
+
+    def __init__(self, path: str | os.PathLike, message: str):
+        super().__init__(message)
+        self.path = str(path)
+
+
+#: How much of a reader's own message an error quotes (a bad line can be megabytes long).
+QUOTE_CHARS = 300
+
+
+def shorten(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``text`` cut to about ``limit`` characters, saying how much was left out."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Turn a reader's failure on ``path`` into DamagedFile naming the file and what it
+    should hold (a missing file stays FileNotFoundError)."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise DamagedFile(
+            path, f"{path} cannot be read as {what}: it is damaged or incomplete ({type(error).__name__}: "
+                  f"{shorten(error)})"
+        ) from None
+
+
+def read_json(path: str | os.PathLike):
+    with reading(path, "JSON"):
+        return json.loads(Path(path).read_text())
+
+
+def read_parquet(path: str | os.PathLike, **options) -> pd.DataFrame:
+    with reading(path, "a parquet table"):
+        return pd.read_parquet(path, **options)
+
+
+def check_zip(path: str | os.PathLike, what: str) -> None:
+    """Raise DamagedFile when ``path`` is not a whole zip archive (its directory is read, not its data)."""
+    with reading(path, what):
+        zipfile.ZipFile(path).close()
 
 
 def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
@@ -85,4 +133,5 @@ def parquet_rows(path: str | os.PathLike) -> int:
         raise FileNotFoundError(errno.ENOENT, "no such parquet file", str(path))
     import pyarrow.parquet as pq
 
-    return pq.ParquetFile(path).metadata.num_rows
+    with reading(path, "a parquet table"):
+        return pq.ParquetFile(path).metadata.num_rows

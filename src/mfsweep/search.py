@@ -102,13 +102,15 @@ def _check_axis(name: str, value, method: str) -> None:
     if method != "random":
         raise SearchError(f"params.{name}: a distribution needs search method 'random'")
     (kind, bounds), = value.items()
-    if not (isinstance(bounds, list) and len(bounds) == 2 and all(is_number(b) for b in bounds)):
+    if not (isinstance(bounds, list) and len(bounds) == 2 and all(is_number(b) and math.isfinite(b) for b in bounds)):
         raise SearchError(f"params.{name}.{kind}: expected [low, high], got {bounds!r}")
     low, high = bounds
     if not low < high:
         raise SearchError(f"params.{name}.{kind}: empty or inverted range [{low}, {high}]; need low < high")
     if kind.startswith("loguniform") and low <= 0:
         raise SearchError(f"params.{name}.{kind}: bounds must be > 0 for a log scale, got [{low}, {high}]")
+    if kind == "loguniform_int" and math.floor(high) < math.ceil(low):
+        raise SearchError(f"params.{name}.{kind}: [{low}, {high}] holds no integer; give integer bounds")
 
 
 def is_distribution(value) -> bool:

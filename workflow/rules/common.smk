@@ -3,7 +3,6 @@ import re
 
 import mfsweep.pipeline.resources as res
 from mfsweep.data import MOVIELENS as MOVIELENS_ARCHIVES
-from mfsweep.io import parquet_rows
 
 
 MOVIELENS = "|".join(re.escape(name) for name in MOVIELENS_ARCHIVES)
@@ -21,9 +20,7 @@ def unit_sizes(wildcards):
 
 def dataset_size(wildcards):
     """Ratings the dataset will have, known before prepare."""
-    source = mf.dataset_source(config, wildcards.dataset)
-    path = mf.prepare_input(config, wildcards.dataset)[0] if source["source"] == "file" else None
-    return res.dataset_ratings(source, path=path)
+    return mf.dataset_size(config, wildcards.dataset)
 
 
 def split_part(part):
@@ -35,7 +32,7 @@ def dataset_file(table):
 
 
 def train_threads(wildcards):
-    return config["models"][wildcards.model]["threads"]
+    return mf.entry(config, "models", wildcards.model)["threads"]
 
 
 def unit_settings(wildcards):
@@ -62,22 +59,22 @@ def split_model_files(name):
 
 
 def model_settings(wildcards):
-    return mf.canonical(config["models"][wildcards.model])
+    return mf.canonical(mf.entry(config, "models", wildcards.model))
 
 
 # Cluster resources (mfsweep.pipeline.resources): sized from the fold's ratings, users and items,
 # the unit's embedding sizes and the model kind; doubled on each retry.
 def fold_sizes(input):
-    return parquet_rows(input.train), parquet_rows(input.users), parquet_rows(input.catalog)
+    return mf.rows(input.train), mf.rows(input.users), mf.rows(input.catalog)
 
 
 def train_mem_mb(wildcards, input, attempt):
-    kind = config["models"][wildcards.model]["kind"]
+    kind = mf.entry(config, "models", wildcards.model)["kind"]
     return attempt * res.train_mem_mb(*fold_sizes(input), unit_sizes(wildcards), kind)
 
 
 def train_runtime(wildcards, input, attempt):
-    model = config["models"][wildcards.model]
+    model = mf.entry(config, "models", wildcards.model)
     ratings, users, items = fold_sizes(input)
     validation_users = config["evaluation"]["validation_users"] or users
     unit = unit_settings(wildcards)

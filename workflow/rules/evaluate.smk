@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        model=f"{paths.TRIAL}/model.npz",
+        model=mf.intact_model,
         record=f"{paths.TRIAL}/record.json",
         train=split_part("train"),
         test=split_part("test"),

@@ -11,8 +11,8 @@ rule split:
     params:
         settings=lambda wildcards: mf.split_settings(config, wildcards.split),
     resources:
-        mem_mb=lambda wildcards, input, attempt: attempt * res.split_mem_mb(parquet_rows(input[0])),
-        runtime=lambda wildcards, input, attempt: attempt * res.split_runtime_min(parquet_rows(input[0])),
+        mem_mb=lambda wildcards, input, attempt: attempt * res.split_mem_mb(mf.rows(input[0])),
+        runtime=lambda wildcards, input, attempt: attempt * res.split_runtime_min(mf.rows(input[0])),
     log:
         "logs/split/{dataset}/{split}/fold{fold}.log",
     benchmark:

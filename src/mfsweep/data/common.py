@@ -56,5 +56,7 @@ def find_member(archive: zipfile.ZipFile, filename: str, path: str | os.PathLike
 
 def sample_row(frame: pd.DataFrame, position: int) -> str:
     """One row of a user's table, 1-based, for error messages."""
+    from mfsweep.io import shorten
+
     row = frame.iloc[position].to_dict()
-    return f"row {position + 1}: {row}"
+    return f"row {position + 1}: {shorten(row)}"

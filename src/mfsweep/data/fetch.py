@@ -82,6 +82,68 @@ def download(name: str, dest: str | os.PathLike, *, timeout: float = 10, retries
     return source
 
 
+def verify_archive(name: str, path: str | os.PathLike) -> str:
+    """Check an archive, downloaded or placed by hand, before it is prepared; return how.
+
+    It must have the pinned MD5 of MovieLens ``name`` or, for a release without one, the
+    MD5 in ``<path>.md5`` (written by ``download``, or the published ``<url>.md5`` placed
+    there). An ml-100k archive rebuilt from the RecBole mirror passes on its ratings,
+    checked against the pinned ratings hash. Anything else raises ChecksumError saying
+    what was expected and how to replace the file.
+    """
+    spec = release(name)
+    path = Path(path)
+    got = file_md5(path)
+    expected, origin = (spec.md5, "pinned") if spec.md5 else (_md5_beside(path), f"in {md5_path(path)}")
+    if expected is None:
+        raise ChecksumError(
+            f"{path}: {name} has no pinned MD5 and {md5_path(path)} does not exist; place the published "
+            f"checksum ({spec.url}.md5) there, or delete {path} and rerun to download it"
+        )
+    if got == expected:
+        return f"md5 {got} ({origin})"
+    if spec.name == "ml-100k":
+        try:
+            with open_archive(path) as archive:
+                data = archive.read(find_member(archive, spec.ratings, path))
+            _check_ml100k_ratings(canonical_ml100k(data), str(path))
+            return f"ratings sha256 {ML100K_RATINGS_SHA256} (pinned)"
+        except DataError:
+            pass
+    also = f" (nor ratings with the pinned sha256 {ML100K_RATINGS_SHA256})" if spec.name == "ml-100k" else ""
+    raise ChecksumError(
+        f"{path} is not the {name} archive: md5 {got}, expected {expected} ({origin}){also}; "
+        f"it is partial or another file: delete it and rerun to download it, or place the archive from {spec.url}"
+    )
+
+
+def md5_path(path: str | os.PathLike) -> Path:
+    """Where the MD5 of an archive without a pinned one is kept: ``<path>.md5``."""
+    return Path(f"{path}.md5")
+
+
+def file_md5(path: str | os.PathLike) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _md5_beside(path: Path) -> str | None:
+    try:
+        return _md5_in(md5_path(path).read_text(errors="replace"), md5_path(path))
+    except FileNotFoundError:
+        return None
+
+
+def _md5_in(text: str, where) -> str:
+    match = re.search(r"\b[0-9a-fA-F]{32}\b", text)
+    if not match:
+        raise DataError(f"{where} holds no MD5 checksum: {text[:80]!r}")
+    return match.group(0).lower()
+
+
 # ----- GroupLens ---------------------------------------------------------------------------
 def _from_grouplens(spec: Release, dest: Path, timeout: float, retries: int) -> str:
     expected = spec.md5 or _published_md5(spec, timeout, retries)
@@ -96,6 +158,9 @@ def _from_grouplens(spec: Release, dest: Path, timeout: float, retries: int) -> 
             if spec.name == "ml-100k":
                 data = archive.read(find_member(archive, spec.ratings, spec.url))
                 _check_ml100k_ratings(canonical_ml100k(data), spec.url)
+    if spec.md5 is None:  # kept beside the archive, for verify_archive
+        with atomic_path(md5_path(dest)) as tmp:
+            tmp.write_text(f"{expected}  {dest.name}\n")
     return f"GroupLens {spec.url} (md5 {expected})"
 
 
@@ -106,11 +171,7 @@ def _published_md5(spec: Release, timeout: float, retries: int) -> str:
         with _urlopen(url, timeout=timeout) as response:
             return response.read(4096).decode("ascii", "replace")
 
-    text = _retry(read, url, retries)
-    match = re.search(r"\b[0-9a-fA-F]{32}\b", text)
-    if not match:
-        raise DataError(f"{url} holds no MD5 checksum: {text[:80]!r}")
-    return match.group(0).lower()
+    return _md5_in(_retry(read, url, retries), url)
 
 
 def _retry(attempt, url: str, retries: int):

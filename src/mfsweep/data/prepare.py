@@ -13,7 +13,7 @@ import pandas as pd
 from mfsweep.data.common import DataError, log, sample_row
 from mfsweep.data.movielens import RATING_COLUMNS, read_ratings, read_titles, release
 from mfsweep.data.synthetic import synthetic
-from mfsweep.io import write_parquet
+from mfsweep.io import shorten, write_parquet
 
 SEPARATORS = {".csv": ",", ".tsv": "\t", ".dat": "::"}
 PARQUET = {".parquet", ".pq"}
@@ -54,6 +54,8 @@ def prepare(source: dict, out_dir: str | os.PathLike, *, raw: str | os.PathLike 
         origin, label = f"synthetic {_synthetic_params(source)}", "synthetic ratings"
     else:
         raise DataError(f"unknown dataset source {kind!r}; known: movielens, file, synthetic")
+    if frame.empty:
+        raise DataError(f"{label} holds no ratings (a header at most); give a file with at least one rating row")
     ratings, users, items, dropped = canonical(frame, label, duplicates)
     known = titles.reindex(items["original_id"].to_numpy()).to_numpy(object) if len(titles) else None
     items["title"] = pd.array(known if known is not None else [None] * len(items), dtype="string")
@@ -156,7 +158,7 @@ def _read_table(path: Path, sep: str | None, header: bool = True) -> pd.DataFram
     except DataError:
         raise
     except (ValueError, OSError, pd.errors.ParserError) as error:
-        raise DataError(f"{path} cannot be read as a ratings table (sep {sep!r}): {error}") from None
+        raise DataError(f"{path} cannot be read as a ratings table (sep {sep!r}): {shorten(error)}") from None
 
 
 def _typed(frame: pd.DataFrame, table: pd.DataFrame, mapping: dict, path: Path) -> pd.DataFrame:

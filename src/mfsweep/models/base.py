@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
-from mfsweep.io import write_npz
+from mfsweep.io import reading, write_npz
 from mfsweep.matrix import RatingMatrix, as_matrix
 
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -48,11 +48,14 @@ def user_item_pair(name: str, value) -> tuple[float, float]:
         pair = (value["user"], value["item"])
     else:
         pair = (value, value)
-    try:
-        user, item = (float(v) for v in pair)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}: expected numbers, got {value!r}") from None
-    return user, item
+    for v in pair:
+        if isinstance(v, str):
+            raise ParameterError(f"{name}: expected a number, got the text {value!r} (write numbers unquoted)")
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+            raise ParameterError(f"{name}: expected numbers, got {value!r}")
+        if not np.isfinite(v):
+            raise ParameterError(f"{name}: expected a finite number, got {value!r}")
+    return float(pair[0]), float(pair[1])
 
 
 class MFModel(ABC):
@@ -189,7 +192,7 @@ class MFModel(ABC):
         """A model saved by ``save`` (or stored under ``prefix`` in a file of several)."""
         from mfsweep.models import create
 
-        with np.load(path) as npz:
+        with reading(path, "a model archive"), np.load(path) as npz:
             model = create(str(npz[prefix + "kind"]), **json.loads(str(npz[prefix + "params"])))
             model.user_factors = npz[prefix + "user_factors"]
             model.item_factors = npz[prefix + "item_factors"]

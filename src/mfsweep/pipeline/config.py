@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import math
+import re
+
 import jsonschema
 import yaml
 
@@ -15,6 +18,56 @@ SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key."""
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """YAML as a config is read: a key given twice in one mapping is an error (not
+    last-wins), and ``2e-2`` is a number as in YAML 1.2 (YAML 1.1 wants ``2.0e-2``)."""
+
+    def construct_mapping(self, node, deep=False):
+        lines: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in lines:
+                raise ConfigError(
+                    f"{node.start_mark.name}: key {key!r} is given twice in one mapping, on lines "
+                    f"{lines[key]} and {line}; keep one"
+                )
+            lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def read_yaml(path: str | Path):
+    """A config file's contents, read with ConfigLoader (see there)."""
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=ConfigLoader)
+
+
+def reload(config: dict, files: list, overrides: dict) -> None:
+    """Replace ``config`` (as Snakemake read it) by ``files`` read with ConfigLoader and
+    merged in order, then ``overrides`` (``--config``): Snakemake's own reading lets a
+    repeated key win silently and takes ``2e-2`` for text."""
+    from snakemake.utils import update_config
+
+    merged: dict = {}
+    for path in files:
+        content = read_yaml(path)
+        if not isinstance(content, dict):
+            raise ConfigError(f"config file {path} does not hold a mapping")
+        update_config(merged, content)
+    update_config(merged, overrides)
+    config.clear()
+    config.update(merged)
 
 
 def _with_defaults(validator_class):
@@ -56,6 +109,9 @@ def validate(config: dict, schema: dict | None = None) -> dict[str, dict[str, di
     """Fill in defaults and check ``config`` in place; return each model's trials
     (``{model: {trial_id: params}}``). Raise ConfigError on the first problems."""
     schema = load_schema() if schema is None else schema
+    infinite = [f"  {key}: {value!r} is not a finite number" for key, value in _non_finite(config)]
+    if infinite:
+        raise ConfigError("invalid configuration:\n" + "\n".join(infinite[:10]))
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -63,6 +119,18 @@ def validate(config: dict, schema: dict | None = None) -> dict[str, dict[str, di
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
     check_references(config)
     return expand_models(config)
+
+
+def _non_finite(value, key: str = ""):
+    """(dotted key, value) of every NaN or infinite number in ``value``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield key or "(top level)", value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _non_finite(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from _non_finite(item, f"{key}.{n}")
 
 
 def check_references(config: dict) -> None:
@@ -136,7 +204,7 @@ def expand_models(config: dict) -> dict[str, dict[str, dict]]:
 def load(path: str | Path) -> dict:
     """Read and validate a config file."""
     try:
-        config = yaml.safe_load(Path(path).read_text())
+        config = read_yaml(path)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     if not isinstance(config, dict):

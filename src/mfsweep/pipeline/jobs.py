@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 import mfsweep
-from mfsweep.io import parquet_rows, read_json, write_csv, write_json, write_npz, write_parquet
+from mfsweep.io import parquet_rows, read_json, read_parquet, write_csv, write_json, write_npz, write_parquet
 from mfsweep.pipeline import paths
 from mfsweep.trials import UNUSABLE
 
@@ -35,7 +35,8 @@ def job(snakemake, numba_threads: bool = False):
     if numba_threads:
         set_threads(snakemake.threads)
     try:
-        yield
+        with paths.advising():
+            yield
     except BaseException:
         log.error("job failed:\n%s", traceback.format_exc())
         raise
@@ -80,8 +81,11 @@ def prepare(snakemake) -> None:
 
     with job(snakemake, numba_threads=True):
         raw = snakemake.input[0] if len(snakemake.input) else None
+        source = snakemake.params.source
+        if source["source"] == "movielens":  # whoever put the archive there
+            log.info("%s verified: %s", raw, data.verify_archive(source["name"], raw))
         out_dir = Path(snakemake.output.ratings).parent
-        summary = data.prepare(snakemake.params.source, out_dir, raw=raw)
+        summary = data.prepare(source, out_dir, raw=raw)
         log.info("prepared %s: %s", snakemake.wildcards.dataset, summary)
 
 
@@ -89,7 +93,7 @@ def split(snakemake) -> None:
     from mfsweep import splits
 
     with job(snakemake, numba_threads=True):
-        ratings = pd.read_parquet(snakemake.input[0])
+        ratings = read_parquet(snakemake.input[0])
         fold = splits.split_fold(ratings, snakemake.params.settings, int(snakemake.wildcards.fold))
         sizes = splits.write_fold(fold, Path(snakemake.output.train).parent)  # the rule's outputs sit together
         log.info("ratings per part, and rows dropped for users or items unseen in training: %s", sizes)
@@ -132,7 +136,7 @@ class TrainingData:
 
     @classmethod
     def read(cls, inputs, evaluation: dict) -> "TrainingData":
-        return cls(pd.read_parquet(inputs.train), pd.read_parquet(inputs.valid),
+        return cls(read_parquet(inputs.train), read_parquet(inputs.valid),
                    parquet_rows(inputs.users), parquet_rows(inputs.catalog), evaluation)
 
 
@@ -212,8 +216,8 @@ class TestData:
     def read(cls, inputs) -> "TestData":
         from mfsweep.matrix import RatingMatrix
 
-        train = RatingMatrix.from_frame(pd.read_parquet(inputs.train), parquet_rows(inputs.users), parquet_rows(inputs.catalog))
-        return cls(train, pd.read_parquet(inputs.test))
+        train = RatingMatrix.from_frame(read_parquet(inputs.train), parquet_rows(inputs.users), parquet_rows(inputs.catalog))
+        return cls(train, read_parquet(inputs.test))
 
 
 def evaluate_trial(record: dict, evaluation: dict, data: TestData, model_path) -> dict | None:
@@ -240,7 +244,7 @@ def collect(snakemake) -> None:
         trials = collect_trials(records)
         write_parquet(trials, snakemake.output.trials)
         write_csv(trials, snakemake.output.trials_csv)
-        histories = ((paths.fold_of(path), pd.read_parquet(path)) for path in snakemake.input.histories)
+        histories = ((paths.fold_of(path), read_parquet(path)) for path in snakemake.input.histories)
         write_parquet(collect_histories(histories), snakemake.output.history)
         log.info("%d trial x fold rows; stop reasons: %s", len(trials), trials["stop_reason"].value_counts().to_dict())
 
@@ -250,7 +254,7 @@ def select_best(snakemake) -> None:
     from mfsweep.trials import select_best as best_of
 
     with job(snakemake):
-        trials = pd.read_parquet(snakemake.input[0])
+        trials = read_parquet(snakemake.input[0])
         metric = model_metric(snakemake.params.settings)
         best = best_of(trials, metric)
         write_json(best, snakemake.output.best)

@@ -6,9 +6,12 @@ are; ``build`` fills them in and ``parse`` reads the wildcards back out of a pat
 
 from __future__ import annotations
 
+import contextlib
 import re
 from functools import lru_cache
 from pathlib import Path
+
+from mfsweep.io import DamagedFile
 
 #: A MovieLens archive as downloaded.
 RAW = "resources/raw/{name}.zip"
@@ -60,6 +63,29 @@ def fold_of(path: str | Path) -> int:
 def model_of(path: str | Path) -> str:
     """The model of a summary file (``results/summary/{dataset}/{split}/{model}/name``)."""
     return parse(SUMMARY, path)["model"]
+
+
+def made_here(path: str | Path) -> bool:
+    """Whether ``path`` is a file the workflow makes (rather than one a user gives it)."""
+    return Path(path).as_posix().startswith(("results/", "resources/"))
+
+
+def advised(error: DamagedFile) -> DamagedFile:
+    """``error`` with what to do about its file: the workflow rebuilds a file of its own once deleted."""
+    if made_here(error.path):
+        advice = f"delete {error.path} and run snakemake again, which rebuilds it and what depends on it"
+    else:
+        advice = f"{error.path} is not a file this workflow makes: replace it with a whole copy"
+    return DamagedFile(error.path, f"{error}; {advice}")
+
+
+@contextlib.contextmanager
+def advising():
+    """Add what to do to a DamagedFile raised inside."""
+    try:
+        yield
+    except DamagedFile as error:
+        raise advised(error) from None
 
 
 @lru_cache(maxsize=None)

@@ -16,7 +16,7 @@ import matplotlib
 import pandas as pd
 
 from mfsweep import plots
-from mfsweep.io import read_json, write_parquet
+from mfsweep.io import read_json, read_parquet, write_parquet
 from mfsweep.pipeline import paths
 from mfsweep.pipeline.jobs import job
 from mfsweep.trials import compare, model_metric
@@ -35,7 +35,7 @@ def split_context(wildcards) -> str:
 
 
 def _trials(snakemake) -> pd.DataFrame:
-    trials = pd.read_parquet(snakemake.input.trials)
+    trials = read_parquet(snakemake.input.trials)
     log.info("%s: %d trial x fold rows; stop reasons %s", snakemake.input.trials, len(trials),
              trials["stop_reason"].value_counts().to_dict())
     return trials
@@ -58,7 +58,7 @@ def space(job) -> dict:
 
 
 def selected_history(job) -> dict:
-    return {"history": pd.read_parquet(job.input.history), "best": read_json(job.input.best).get("trial")}
+    return {"history": read_parquet(job.input.history), "best": read_json(job.input.best).get("trial")}
 
 
 def plot_learning_parameters(snakemake) -> None:
@@ -109,7 +109,7 @@ def plot_cost(snakemake) -> None:
     with job(snakemake):
         if not snakemake.input.trials:
             raise ValueError(f"no experiment runs a model on {split_context(snakemake.wildcards)}: no cost to draw")
-        by_model = {paths.model_of(path): pd.read_parquet(path) for path in snakemake.input.trials}
+        by_model = {paths.model_of(path): read_parquet(path) for path in snakemake.input.trials}
         plots.plot_cost(by_model, snakemake.output[0], context=split_context(snakemake.wildcards))
         log.info("cost of %d models: %s", len(by_model), list(by_model))
 

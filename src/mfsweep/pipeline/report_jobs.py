@@ -21,7 +21,7 @@ from numbers import Number
 import numpy as np
 import pandas as pd
 
-from mfsweep.io import atomic_path, read_json
+from mfsweep.io import atomic_path, read_json, read_parquet
 from mfsweep.pipeline.jobs import job
 from mfsweep.trials import PARAM, TEST, VALID, flatten_params, metric_order, ranked_rows
 
@@ -104,7 +104,7 @@ document.querySelectorAll("input[data-filters]").forEach(input => {
 # ----- script bodies ---------------------------------------------------------------------------
 def trials_table(snakemake) -> None:
     with job(snakemake):
-        trials = pd.read_parquet(snakemake.input.trials)
+        trials = read_parquet(snakemake.input.trials)
         best = read_json(snakemake.input.best)
         write_html(trials_page(trials, best, context(snakemake.wildcards)), snakemake.output[0])
         log.info("%s: %d trial x fold rows, %d columns", snakemake.output[0], len(trials), trials.shape[1])

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
+
+from mfsweep.io import check_zip, parquet_rows
 
 from mfsweep.pipeline import config as configuration
 from mfsweep.pipeline import paths
@@ -14,6 +17,22 @@ from mfsweep.pipeline.figures import FIGURES, SUMMARY_FILES
 def validate(config: dict, schema_path: str | Path) -> dict[str, dict[str, dict]]:
     """Check ``config`` in place (defaults filled in) and return each model's trials."""
     return configuration.validate(config, configuration.load_schema(schema_path))
+
+
+def reload_config(config: dict, files: list, overrides: dict) -> None:
+    """Read the config ``files`` again with the package's YAML rules (see config.reload)."""
+    configuration.reload(config, files, overrides)
+
+
+def entry(config: dict, table: str, name: str) -> dict:
+    """``config[table][name]``: a target naming a dataset, split or model the config lacks
+    raises ConfigError listing those it has."""
+    try:
+        return config[table][name]
+    except KeyError:
+        raise configuration.ConfigError(
+            f"{name!r} is not one of the {table} of this config; its {table}: {', '.join(config[table])}"
+        ) from None
 
 
 def units(config: dict, trials: dict[str, dict[str, dict]]) -> dict[str, dict[str, list[str]]]:
@@ -41,7 +60,7 @@ def config_hash(config: dict) -> str:
 
 
 def folds(config: dict, split: str) -> list[int]:
-    return list(range(config["splits"][split]["folds"]))
+    return list(range(entry(config, "splits", split)["folds"]))
 
 
 def experiment_models(config: dict) -> list[tuple[str, str, str]]:
@@ -55,6 +74,7 @@ def experiment_models(config: dict) -> list[tuple[str, str, str]]:
 
 def trial_files(config: dict, units: dict, dataset: str, split: str, model: str, name: str) -> list[str]:
     """The file ``name`` of every unit x fold of one model."""
+    entry(config, "models", model)
     return [
         paths.build(paths.file(paths.TRIAL, name), dataset=dataset, split=split, model=model, trial=unit, fold=fold)
         for unit in units[model]
@@ -85,12 +105,39 @@ def targets(config: dict) -> list[str]:
 
 def prepare_input(config: dict, dataset: str) -> list[str]:
     """The raw file a dataset is prepared from (none for synthetic data)."""
-    source = config["datasets"][dataset]
+    source = entry(config, "datasets", dataset)
     if source["source"] == "movielens":
         return [paths.build(paths.RAW, name=source.get("name", dataset))]
     if source["source"] == "file":
         return [source["path"]]
     return []
+
+
+def dataset_size(config: dict, dataset: str) -> int:
+    """Ratings a dataset will have, known before prepare (prepare's resources)."""
+    from mfsweep.pipeline.resources import dataset_ratings
+
+    source = dataset_source(config, dataset)
+    path = prepare_input(config, dataset)[0] if source["source"] == "file" else None
+    with paths.advising():
+        return dataset_ratings(source, path=path)
+
+
+def rows(path: str) -> int:
+    """Rows of a parquet file a job is sized from; a damaged one stops the plan, naming it."""
+    with paths.advising():
+        return parquet_rows(path)
+
+
+def intact_model(wildcards) -> str:
+    """A trial unit's model.npz, checked when it exists: a damaged one stops the plan
+    before evaluate would delete the metrics.json made from it (a job's outputs are
+    removed when it starts)."""
+    path = paths.build(paths.file(paths.TRIAL, "model.npz"), **dict(wildcards.items()))
+    if os.path.exists(path):
+        with paths.advising():
+            check_zip(path, "a model archive")
+    return path
 
 
 def canonical(value):
@@ -104,22 +151,22 @@ def canonical(value):
 
 
 def dataset_source(config: dict, dataset: str) -> dict:
-    return canonical({"name": dataset, **config["datasets"][dataset]})
+    return canonical({"name": dataset, **entry(config, "datasets", dataset)})
 
 
 def split_settings(config: dict, split: str) -> dict:
-    return canonical(config["splits"][split])
+    return canonical(entry(config, "splits", split))
 
 
 def unit_settings(config: dict, trials: dict, units: dict, model: str, unit: str) -> dict:
     """Everything a train job needs: the model's settings and its unit's trials."""
+    settings = entry(config, "models", model)
     try:
         members = units[model][unit]
     except KeyError:
         raise configuration.ConfigError(
             f"trial {unit!r} is not in the search space of model {model!r} in the current config"
         ) from None
-    settings = config["models"][model]
     return {
         "model": model,
         "kind": settings["kind"],
