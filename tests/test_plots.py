@@ -1,5 +1,6 @@
 import html
 import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -456,3 +457,23 @@ def test_comparison_shows_the_rmse_of_explicit_wals(tmp_path):
     plots.plot_comparison(frame, path, metrics=["RMSE", "NDCG"])
     text = svg_text(path)
     assert "not a rating model" not in text and "0.9700" in text
+
+
+def test_captions_take_the_selection_metric_from_the_package():
+    import yaml
+
+    from mfsweep.pipeline.workflow import validate
+
+    config = yaml.safe_load((Path(__file__).parent / "configs" / "tiny.yaml").read_text())
+    config["models"]["explicit"] = {"kind": "wals", "params": {"embedding_size": 4, "target": "rating"}}
+    config["models"]["implicit"] = {"kind": "wals", "params": {"embedding_size": 4}}
+    validate(config, SCHEMA)
+    assert config["selection"]["explicit"] == {"metric": "RMSE", "lower_is_better": True, "rating_model": True}
+    assert config["selection"]["implicit"] == {"metric": "NDCG", "lower_is_better": False, "rating_model": False}
+    def text(model):
+        return re.sub(r"<[^>]+>", "", render_caption("embedding_size", config, dataset="synth", split="kfold",
+                                                     model=model))
+
+    explicit, implicit = text("explicit"), text("implicit")
+    assert "selection metric RMSE (lower is better), then RMSE" in explicit and "no RMSE" not in explicit
+    assert "selection metric NDCG (higher is better), then NDCG" in implicit and "no RMSE" in implicit

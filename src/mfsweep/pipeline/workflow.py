@@ -8,15 +8,31 @@ import os
 from pathlib import Path
 
 from mfsweep.io import check_zip, parquet_rows
-
 from mfsweep.pipeline import config as configuration
 from mfsweep.pipeline import paths
 from mfsweep.pipeline.figures import FIGURES, SUMMARY_FILES
+from mfsweep.trials import lower_is_better, model_metric, predicts_ratings
 
 
 def validate(config: dict, schema_path: str | Path) -> dict[str, dict[str, dict]]:
-    """Check ``config`` in place (defaults filled in) and return each model's trials."""
-    return configuration.validate(config, configuration.load_schema(schema_path))
+    """Check ``config`` in place (defaults filled in) and return each model's trials.
+
+    Also adds ``config["selection"]``: each model's selection metric and its direction,
+    which the report's captions read (they see the config, not the package).
+    """
+    trials = configuration.validate(config, configuration.load_schema(schema_path))
+    config["selection"] = selection(config)
+    return trials
+
+
+def selection(config: dict) -> dict[str, dict]:
+    """``{model: {"metric": .., "lower_is_better": .., "rating_model": ..}}`` of every configured model."""
+    out = {}
+    for name, settings in config["models"].items():
+        metric = model_metric(settings)
+        out[name] = {"metric": metric, "lower_is_better": lower_is_better(metric),
+                     "rating_model": predicts_ratings(settings["kind"], settings.get("params"))}
+    return out
 
 
 def reload_config(config: dict, files: list, overrides: dict) -> None:
