@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mfsweep.trials import (best_row, collect_histories, collect_trials, flatten_params, higher_is_better, lower_is_better,
-                            metric_names, model_metric, nest_params, ranked_rows, select_best)
+                            metric_names, model_metric, nest_params, ranked_rows, rating_rows, select_best)
 
 
 def metrics(trial, params, valid_rmse, test_rmse, stop="plateau", epochs=5):
@@ -158,3 +158,9 @@ def test_malformed_dotted_names_are_named(flat, message):
 def test_selection_metric_follows_the_kind_and_the_config():
     assert model_metric({"kind": "wals"}) == "NDCG" and model_metric({"kind": "als"}) == "RMSE"
     assert model_metric({"kind": "als", "early_stopping": {"metric": "MAE"}}) == "MAE"
+
+
+def test_rating_rows_tell_explicit_from_implicit_wals():
+    table = pd.DataFrame({"kind": ["als", "wals", "wals"], "param.target": [None, "rating", "preference"]})
+    assert rating_rows(table).tolist() == [True, True, False]
+    assert rating_rows(table.drop(columns="param.target")).tolist() == [True, False, False]

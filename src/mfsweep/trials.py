@@ -95,6 +95,12 @@ def predicts_ratings(kind: str, params: Mapping | None = None) -> bool:
     return kind not in IMPLICIT_KINDS or (params or {}).get("target") == "rating"
 
 
+def rating_rows(trials: pd.DataFrame) -> pd.Series:
+    """``predicts_ratings`` of each row of a trial table (by its ``kind`` and ``param.target``)."""
+    target = trials[f"{PARAM}target"] if f"{PARAM}target" in trials else pd.Series(None, index=trials.index)
+    return ~trials["kind"].isin(IMPLICIT_KINDS) | (target == "rating")
+
+
 def selection_metric(kind: str, params: Mapping | None = None) -> str:
     """The validation metric a model kind (with these parameters) is tuned and stopped on by default."""
     return "RMSE" if predicts_ratings(kind, params) else "NDCG"

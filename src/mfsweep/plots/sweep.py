@@ -36,12 +36,12 @@ from mfsweep.plots.style import (
     untuned_text,
 )
 from mfsweep.trials import (
-    IMPLICIT_KINDS,
     RATING_METRICS,
     VALID,
     best_trial,
     completion_summary,
     rank,
+    rating_rows,
     trial_table,
     tuned_parameters,
     usable,
@@ -55,7 +55,7 @@ EMBEDDING_METRICS = ("RMSE", "NDCG", "RecipRank", "RBP")
 
 def embedding_metrics(trials: pd.DataFrame, metric: str) -> list[str]:
     """The selection ``metric``, then each of ``EMBEDDING_METRICS`` the trials have a validation value of."""
-    implicit = trials["kind"].isin(IMPLICIT_KINDS).any() if "kind" in trials else False
+    implicit = not rating_rows(trials).all() if "kind" in trials else False
     extra = [m for m in EMBEDDING_METRICS if m != metric and f"{VALID}{m}" in trials
              and trials[f"{VALID}{m}"].notna().any() and not (implicit and m in RATING_METRICS)]
     return [metric, *extra]
