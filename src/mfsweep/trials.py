@@ -16,7 +16,7 @@ import pandas as pd
 
 # ----- vocabulary ---------------------------------------------------------------------------
 #: How a trial ended.
-STOP_REASONS = ("max_epochs", "plateau", "diverged", "failed")
+STOP_REASONS = ("max_epochs", "plateau", "pruned", "diverged", "failed")
 #: Trials without usable results.
 UNUSABLE = ("failed", "diverged")
 
