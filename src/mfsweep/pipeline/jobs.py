@@ -104,7 +104,7 @@ def train(snakemake) -> None:
     with job(snakemake, numba_threads=True):
         unit = snakemake.params.unit
         data = TrainingData.read(snakemake.input, snakemake.params.evaluation)
-        thresholds = pruning_thresholds(snakemake.input, int(snakemake.wildcards.fold))
+        thresholds = pruning_thresholds(snakemake.input, snakemake.output.record)
         records, histories, states = [], [], {}
         origin = {**provenance(snakemake.config), "threads": snakemake.threads}
         for trial, params in unit["trials"].items():
@@ -119,12 +119,12 @@ def train(snakemake) -> None:
         write_json(records, snakemake.output.record)
 
 
-def pruning_thresholds(inputs, fold: int) -> dict[int, float]:
-    """The pruning reference of the fold from the unit's round file (none outside a search in rounds)."""
+def pruning_thresholds(inputs, record_path) -> dict[int, float]:
+    """The pruning reference of the job's fold from the unit's round file (none outside a search in rounds)."""
     from mfsweep.pipeline.search_jobs import fold_thresholds
 
     rounds = list(getattr(inputs, "round", []) or [])
-    return fold_thresholds(read_json(rounds[0]), fold) if rounds else {}
+    return fold_thresholds(read_json(rounds[0]), paths.fold_of(record_path)) if rounds else {}
 
 
 class TrainingData:
