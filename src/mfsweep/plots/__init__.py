@@ -13,6 +13,7 @@ an epoch of a trial x fold, validation metrics by name).
 """
 
 from mfsweep.plots.models import plot_comparison, plot_cost
+from mfsweep.plots.search import plot_search_progress
 from mfsweep.plots.style import is_log_axis, metric_label
 from mfsweep.plots.sweep import (
            plot_embedding_size,
@@ -22,4 +23,4 @@ from mfsweep.plots.sweep import (
 )
 
 __all__ = ["is_log_axis", "metric_label", "plot_comparison", "plot_cost", "plot_embedding_size", "plot_folds",
-           "plot_iteration_completion", "plot_learning_parameters"]
+           "plot_iteration_completion", "plot_learning_parameters", "plot_search_progress"]
