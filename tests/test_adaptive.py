@@ -95,6 +95,15 @@ def test_two_runs_of_a_tpe_search_propose_identical_trials():
     assert other_seed[0] != first
 
 
+def test_gp_proposes_reproducibly_from_the_results_of_earlier_rounds():
+    first = propose(SPACE, [], "tpe", 1, 12, 1, "RMSE")
+    trials, histories = results(first)
+    history = study_trials(trials, histories, "RMSE", SPACE)
+    proposals = propose(SPACE, history, "gp", 1, 3, 2, "RMSE")
+    assert proposals == propose(SPACE, history, "gp", 1, 3, 2, "RMSE")
+    assert len({trial_id(p) for p in proposals} - {trial_id(p) for p in first}) == 3
+
+
 def test_replay_order_does_not_depend_on_row_or_file_order():
     plain = two_rounds()
     for shuffle in (1, 2, 3):
