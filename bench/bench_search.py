@@ -83,7 +83,7 @@ def run_search(config: dict) -> pd.DataFrame:
         size = min(config["round_size"], config["total"] - start)
         round_settings = {**config, "size": size}
         if config["method"] == "random":
-            round_settings["trials"] = {t: config["expansion"][t] for t in ids[start:start + size]}
+            round_settings["trials"] = [config["expansion"][t] for t in ids[start:start + size]]
         order = {e["trial"]: [p["round"], e["proposed"]] for p in rounds for e in p["trials"]}
         table = with_order(collect_trials(records), order) if records else pd.DataFrame()
         history = collect_histories(histories) if histories else pd.DataFrame()

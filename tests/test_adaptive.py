@@ -248,3 +248,22 @@ def test_run_trial_stops_a_pruned_trial_and_keeps_its_best_epoch():
     unpruned = iter([1.0, 0.95, 0.99, 0.8, 0.7])
     result = run_trial(Steps([0] * 5), None, lambda model: {"RMSE": next(unpruned)}, Plateau("RMSE", patience=10))
     assert result.stop_reason == "max_epochs" and result.epochs_completed == 5
+
+
+def test_grid_search_with_pruning_runs_its_expansion_in_rounds_in_order():
+    import yaml
+
+    from mfsweep.pipeline import workflow
+    from mfsweep.pipeline.config import validate
+    from workflow_helpers import ROOT
+
+    config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny_tpe.yaml").read_text())
+    trials = validate(config)
+    grid = list(trials["als-biased"].values())
+    assert workflow.in_rounds(config, "als-biased") and workflow.round_sizes(config, trials, "als-biased") == [2, 2]
+    rounds = [workflow.propose_settings(config, trials, "als-biased", r)["trials"] for r in (1, 2)]
+    assert rounds == [grid[:2], grid[2:]]
+    assert workflow.round_sizes(config, trials, "sgd-biased") == [3, 3] and trials["sgd-biased"] == {}
+    assert "als-biased" not in workflow.units(config, trials)
+    with pytest.raises(ValueError, match="round 3 is not one of its 2 rounds"):
+        workflow.propose_settings(config, trials, "als-biased", 3)

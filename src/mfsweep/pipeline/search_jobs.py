@@ -54,8 +54,8 @@ def propose_round(settings: dict, round_index: int, rounds: list[dict], trials: 
     from mfsweep.search import trial_id
 
     metric = model_metric(settings)
-    if "trials" in settings:  # grid or random search: the round's share of the expansion
-        proposals = list(settings["trials"].values())
+    if "trials" in settings:  # grid or random search: the round's share of the expansion, in order
+        proposals = list(settings["trials"])
     else:
         history = study_trials(trials, histories, metric, settings["space"]) if len(trials) else []
         proposals = propose(settings["space"], history, settings["method"], settings["seed"], settings["size"],

@@ -73,7 +73,7 @@ def propose_settings(config: dict, trials: dict, model: str, round_index: int) -
         out["seed"] = search["seed"]
     else:
         start = (round_index - 1) * search["round_size"]
-        out["trials"] = {trial: trials[model][trial] for trial in list(trials[model])[start:start + out["size"]]}
+        out["trials"] = [trials[model][trial] for trial in list(trials[model])[start:start + out["size"]]]  # in order
     return canonical(out)
 
 
