@@ -267,3 +267,30 @@ def test_grid_search_with_pruning_runs_its_expansion_in_rounds_in_order():
     assert "als-biased" not in workflow.units(config, trials)
     with pytest.raises(ValueError, match="round 3 is not one of its 2 rounds"):
         workflow.propose_settings(config, trials, "als-biased", 3)
+
+
+def test_the_record_files_of_earlier_rounds_give_the_same_proposals_in_any_listing_order(tmp_path):
+    from mfsweep.io import write_json, write_parquet
+
+    settings = {"model": "m", "kind": "sgd-biased", "method": "tpe", "seed": 5, "size": 3, "batch": 1,
+                "max_epochs": 4, "space": SPACE, "early_stopping": {"metric": None}, "pruning": {"method": "none"}}
+    first = search_jobs.propose_round(settings, 1, [], pd.DataFrame(), pd.DataFrame())
+    trials, histories = results([entry["params"] for entry in first["trials"]])
+    records, history_files = [], []
+    for entry in first["trials"]:
+        for fold in (0, 1):
+            folder = tmp_path / "results" / "trials" / "d" / "s" / "m" / entry["trial"] / f"fold{fold}"
+            row = trials[(trials["trial"] == entry["trial"]) & (trials["fold"] == fold)].iloc[0]
+            write_json([{"model": "m", "kind": "sgd-biased", "trial": entry["trial"], "params": entry["params"],
+                         "stop_reason": row["stop_reason"], "epochs_completed": 4, "best_epoch": 4,
+                         "validation": {"RMSE": row["valid.RMSE"]}}], folder / "record.json")
+            write_parquet(histories[(histories["trial"] == entry["trial"]) & (histories["fold"] == fold)].drop(columns="fold"),
+                          folder / "history.parquet")
+            records.append(str(folder / "record.json"))
+            history_files.append(str(folder / "history.parquet"))
+    proposals = []
+    for order in (slice(None), slice(None, None, -1)):
+        table, history = search_jobs.earlier_results(records[order], history_files[order], [first])
+        proposals.append(search_jobs.propose_round(settings, 2, [first], table, history)["trials"])
+    assert proposals[0] == proposals[1] and len(proposals[0]) == 3
+    assert [e["proposed"] for e in proposals[0]] == [3, 4, 5]
