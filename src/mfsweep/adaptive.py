@@ -28,8 +28,6 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from mfsweep.search import ADAPTIVE_METHODS, SearchError, is_distribution, round_value, trial_id
 from mfsweep.trials import PARAM, UNUSABLE, lower_is_better, nest_params, trial_table
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
 #: How many asks a round may take to find its trials when the sampler repeats itself.
 ASKS_PER_TRIAL = 20
 

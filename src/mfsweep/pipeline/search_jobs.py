@@ -26,6 +26,9 @@ ORDER_COLUMNS = ("round", "proposed")
 
 
 def propose(snakemake) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a study per round: its info lines say nothing new
     with job(snakemake):
         settings = snakemake.params.settings
         rounds = [read_json(path) for path in snakemake.input.rounds]
