@@ -82,8 +82,9 @@ def thresholds(settings: dict, trials: pd.DataFrame, histories: pd.DataFrame, me
         return {}
     unusable = set(trials.loc[trials["stop_reason"].isin(UNUSABLE), "trial"])
     usable = histories[~histories["trial"].isin(unusable)]
+    # no reference at the last epoch: stopping there would save nothing
     reference = prune_reference(usable, metric, pruning["method"], pruning["percentile"], pruning["min_epochs"],
-                                settings["max_epochs"])
+                                settings["max_epochs"] - 1)
     return {str(fold): {str(epoch): value for epoch, value in epochs.items()} for fold, epochs in reference.items()}
 
 
