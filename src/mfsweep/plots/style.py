@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 
 from mfsweep.io import atomic_path
-from mfsweep.search import DISTRIBUTIONS
+from mfsweep.search import is_distribution
 from mfsweep.trials import (
     RATING_METRICS,
     lower_is_better,
@@ -80,7 +80,7 @@ def is_log_axis(name: str, values: Iterable, space: Mapping | None = None) -> bo
     > 0 and span at least 10x.
     """
     entry = space_entry(space, name)
-    if isinstance(entry, Mapping) and len(entry) == 1 and next(iter(entry)) in DISTRIBUTIONS:
+    if is_distribution(entry):
         return next(iter(entry)).startswith("loguniform")
     points = entry if isinstance(entry, list) else list(values)
     numbers = [v for v in points if is_number(v) and math.isfinite(v)]
