@@ -19,7 +19,8 @@ Printed, per model and method (means over the seeds):
 - ``epochs``: epochs trained, without and with pruning, the cut, and how far the final
   best with pruning is from the best without (the target: >= 40 % fewer epochs, best
   within 0.001).
-The trial rows go to bench/results/search.parquet (one row a trial).
+The trial rows go to bench/results/search.parquet (one row a trial), the mean best
+value so far against trials and against epochs trained to bench/results/search.svg.
 """
 
 from __future__ import annotations
@@ -151,6 +152,36 @@ def pruning_effect(summary: pd.DataFrame) -> pd.DataFrame:
                          "difference": (merged[f"{last}_pruned"] - merged[last]).abs()})
 
 
+def plot(results: pd.DataFrame, path: Path) -> None:
+    """Mean best validation value so far against trials, one panel a model, one line a method
+    (dashed: with pruning); also against epochs trained."""
+    from matplotlib.figure import Figure
+
+    from mfsweep.plots.style import metric_label, palette, save_svg
+
+    models = list(dict.fromkeys(results["model"]))
+    fig = Figure(figsize=(10, 3.4 * len(models)), layout="constrained")
+    axes = fig.subplots(len(models), 2, squeeze=False)
+    methods = list(dict.fromkeys(results["method"]))
+    colors = dict(zip(methods, palette(len(methods))))
+    for row, model in zip(axes, models):
+        for (method, pruning), group in results[results["model"] == model].groupby(["method", "pruning"], sort=False):
+            curves = [best_so_far(g) for _, g in group.groupby("seed")]
+            epochs = [g.sort_values("proposed")["epochs"].cumsum().to_numpy() for _, g in group.groupby("seed")]
+            n = min(len(c) for c in curves)
+            mean = np.mean([c[:n] for c in curves], axis=0)
+            style = dict(color=colors[method], ls="-" if pruning == "none" else "--",
+                         label=f"{method}" + (" with median pruning" if pruning != "none" else ""))
+            row[0].plot(np.arange(1, n + 1), mean, **style)
+            row[1].plot(np.mean([e[:n] for e in epochs], axis=0), mean, **style)
+        row[0].set_title(model)
+        row[0].set_ylabel(metric_label(results[results["model"] == model]["metric"].iloc[0], over_folds=False))
+        row[0].set_xlabel("trials")
+        row[1].set_xlabel("epochs trained (mean over seeds)")
+        row[0].legend(fontsize=8)
+    save_svg(fig, path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=40)
@@ -169,6 +200,7 @@ def main() -> None:
         results = pd.concat(pool.map(run_search, configs), ignore_index=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results.to_parquet(args.out, index=False)
+    plot(results, args.out.with_suffix(".svg"))
     summary = summarize(results)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 4):
         print(summary.to_string(index=False))
