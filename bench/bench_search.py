@@ -72,6 +72,9 @@ def run_search(config: dict) -> pd.DataFrame:
     from mfsweep.pipeline.search_jobs import fold_thresholds, propose_round, with_order
     from mfsweep.trials import collect_histories, collect_trials, model_metric
 
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     set_threads(1)
     train, valid = ml100k_split()
     n_users, n_items = int(max(train["user"].max(), valid["user"].max()) + 1), int(max(train["item"].max(), valid["item"].max()) + 1)
