@@ -294,3 +294,21 @@ def test_the_record_files_of_earlier_rounds_give_the_same_proposals_in_any_listi
         proposals.append(search_jobs.propose_round(settings, 2, [first], table, history)["trials"])
     assert proposals[0] == proposals[1] and len(proposals[0]) == 3
     assert [e["proposed"] for e in proposals[0]] == [3, 4, 5]
+
+
+def test_raising_trials_adds_rounds_and_keeps_the_earlier_ones():
+    import copy
+
+    import yaml
+
+    from mfsweep.pipeline import workflow
+    from mfsweep.pipeline.config import validate
+    from workflow_helpers import ROOT
+
+    config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny_tpe.yaml").read_text())
+    raised = copy.deepcopy(config)
+    raised["models"]["sgd-biased"]["search"]["trials"] = 8
+    trials, more = validate(config), validate(raised)
+    assert workflow.round_sizes(raised, more, "sgd-biased") == [3, 3, 2]
+    for r in (1, 2):  # the same settings: Snakemake keeps these rounds and their trials
+        assert workflow.propose_settings(config, trials, "sgd-biased", r) == workflow.propose_settings(raised, more, "sgd-biased", r)
