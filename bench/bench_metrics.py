@@ -105,7 +105,16 @@ def lenskit_metrics(rankings, relevant, n: int) -> dict[str, float]:
     RecipRank see only the top n.
     """
     from lenskit.data import ItemListCollection
-    from lenskit.metrics import NDCG, RBP, Hit, LogRankWeight, Precision, Recall, RecipRank, RunAnalysis
+    from lenskit.metrics import (
+        NDCG,
+        RBP,
+        Hit,
+        LogRankWeight,
+        Precision,
+        Recall,
+        RecipRank,
+        RunAnalysis,
+    )
 
     recs = pd.DataFrame([(u, i, p + 1) for u in relevant for p, i in enumerate(rankings[u][:n])],
                         columns=["user_id", "item_id", "rank"])

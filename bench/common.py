@@ -52,7 +52,7 @@ def set_threads(n: int) -> None:
     """Use ``n`` threads in numba and in the peers' OpenMP / BLAS pools."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(n)
-    import numba   # NUMBA_NUM_THREADS stays as is: numba refuses a change once its pool runs
+    import numba  # NUMBA_NUM_THREADS stays as is: numba refuses a change once its pool runs
 
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     try:

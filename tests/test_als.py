@@ -6,9 +6,9 @@ import numba
 import numpy as np
 import pandas as pd
 import pytest
+from peer_helpers import import_peer
 
 from mfsweep.models import ParameterError, create
-from peer_helpers import import_peer
 
 TOL = 1e-4
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from workflow_helpers import ROOT, planned_jobs, snakemake
 
 pytestmark = pytest.mark.cluster

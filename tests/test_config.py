@@ -27,7 +27,8 @@ def test_defaults_are_filled_in():
     }
     model = config["models"]["als"]
     assert model["max_epochs"] == 30 and model["threads"] == 1
-    assert model["search"] == {"method": "grid", "trials": 20, "seed": 1}
+    assert model["search"] == {"method": "grid", "trials": 20, "round_size": 8, "seed": 1}
+    assert model["pruning"] == {"method": "none", "percentile": 25, "min_epochs": 3}
     assert model["early_stopping"] == {"metric": None, "patience": 3, "min_delta": 0.001}
     assert config["evaluation"]["cutoffs"] == [10, 100]
     assert config["keep_models"] is True and config["fail_fast"] is False

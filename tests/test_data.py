@@ -9,8 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfsweep.data import MOVIELENS, DataError, download, open_archive, prepare, synthetic
-from mfsweep.data import fetch
+from mfsweep.data import (
+    MOVIELENS,
+    DataError,
+    download,
+    fetch,
+    open_archive,
+    prepare,
+    synthetic,
+)
 from mfsweep.data.common import unsafe_member
 from mfsweep.data.synthetic import allocate
 

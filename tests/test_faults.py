@@ -8,7 +8,6 @@ import time
 
 import pytest
 import yaml
-
 from workflow_helpers import ROOT, SNAKEMAKE, snakemake
 
 pytestmark = pytest.mark.workflow

@@ -6,7 +6,6 @@ import zipfile
 
 import pytest
 import yaml
-
 from workflow_helpers import ROOT, snakemake
 
 pytestmark = pytest.mark.workflow

@@ -6,13 +6,12 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_ratings
 
 import mfsweep.models
-from mfsweep.pipeline import jobs
 from mfsweep.io import write_parquet
+from mfsweep.pipeline import jobs
 from mfsweep.splits import split_fold
-
-from conftest import make_ratings
 
 EVALUATION = {"validation_cutoffs": [5], "relevance_threshold": None, "validation_users": None,
               "cutoffs": [5, 10]}

@@ -477,3 +477,32 @@ def test_captions_take_the_selection_metric_from_the_package():
     explicit, implicit = text("explicit"), text("implicit")
     assert "selection metric RMSE (lower is better), then RMSE" in explicit and "no RMSE" not in explicit
     assert "selection metric NDCG (higher is better), then NDCG" in implicit and "no RMSE" in implicit
+
+
+def in_rounds(trials, size=2):
+    """``trials`` with proposal order t01, t02, ... in rounds of ``size``."""
+    position = trials["trial"].str[1:].astype(int) - 1
+    return trials.assign(round=position // size + 1, proposed=position)
+
+
+def test_search_progress_table_takes_proposal_order_and_the_best_so_far(trials):
+    progress = trials_module.search_progress(in_rounds(trials).iloc[::-1], "RMSE")
+    assert list(progress["trial"]) == ["t01", "t02", "t03", "t04", "t05", "t06"]
+    # means: t01 0.98, t02 0.94, t03 0.97, t04 0.94 (no strict gain), t05 diverged, t06 failed
+    assert progress["best"].tolist() == pytest.approx([0.98, 0.94, 0.94, 0.94, 0.94, 0.94])
+    assert progress["value"].isna().tolist() == [False] * 4 + [True] * 2
+    seconds = trials.groupby("trial")["train_seconds"].sum()
+    assert progress["total_seconds"].tolist() == pytest.approx(seconds.cumsum().tolist())
+    higher = trials_module.search_progress(in_rounds(trials), "NDCG@10")
+    assert higher["best"].tolist() == pytest.approx([0.1] * 6)
+
+
+def test_search_progress_figure_marks_rounds(trials, tmp_path):
+    path = tmp_path / "search_progress.svg"
+    other = in_rounds(trial_rows("als-biased", specs={t: SPECS[t] for t in ("t01", "t02")}), size=8)
+    plots.plot_search_progress({"sgd-biased": (in_rounds(trials), "RMSE"), "als-biased": (other, "RMSE")}, path,
+                               context="synth / kfold")
+    text = svg_text(path)
+    assert "Search progress: synth / kfold" in text
+    assert "sgd-biased (6 trials, 3 rounds)" in text and "als-biased (2 trials, 1 round)" in text
+    assert "end of a round" in text and "training seconds, summed over trials and folds" in text

@@ -18,11 +18,11 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
+from workflow_helpers import ROOT, snakemake
 
 from mfsweep.pipeline import report_jobs
 from mfsweep.pipeline.figures import MODEL_FIGURES
 from mfsweep.trials import select_best
-from workflow_helpers import ROOT, snakemake
 
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 MODELS = ("als-biased", "sgd-biased")  # the models of tiny.yaml's experiment

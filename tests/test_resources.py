@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfsweep.pipeline import resources as res
 from mfsweep.data.movielens import MOVIELENS
 from mfsweep.models import KINDS
+from mfsweep.pipeline import resources as res
 
 KINDS_ = sorted(KINDS)
 # (training ratings, users, items) of the 72% training part of ML-100K, ML-1M, ML-10M, ML-32M.

@@ -88,7 +88,7 @@ def test_lists_are_choices_under_random_search():
         ({"regularization": {"uniform": [0.5, 0.5]}}, "random", "empty or inverted range"),
         ({"regularization": {"loguniform": [0.0, 1.0]}}, "random", "must be > 0"),
         ({"regularization": {"uniform": [0.1]}}, "random", "expected [low, high]"),
-        ({"regularization": {"uniform": [0.0, 1.0]}}, None, "needs search method 'random'"),
+        ({"regularization": {"uniform": [0.0, 1.0]}}, None, "needs search method random, tpe or gp"),
         ({"embedding_size": [0, 8]}, None, "embedding_size must be an integer >= 1"),
         ({"regularization": -0.1}, None, "regularization must be >= 0"),
         ({"regularization": 0.1, "regularization.user": [0.2]}, None, "both as a whole"),

@@ -8,11 +8,11 @@ import numba
 import numpy as np
 import pandas as pd
 import pytest
+from peer_helpers import import_peer
 
 from mfsweep.kernels import sgd as kernels
 from mfsweep.matrix import as_matrix
 from mfsweep.models import ParameterError, create
-from peer_helpers import import_peer
 
 KINDS = ("sgd", "sgd-biased", "sgd-gramian", "adam")
 PER_RATING = ("sgd", "sgd-biased", "sgd-gramian")

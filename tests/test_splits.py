@@ -1,10 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_ratings
 
 from mfsweep.splits import Fold, SplitError, n_folds, split_fold, write_fold
-
-from conftest import make_ratings
 
 METHODS = {
     "random": {"method": "random", "test_fraction": 0.2, "validation_fraction": 0.1, "seed": 1},

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import make_ratings
+
 from mfsweep.models import create
 from mfsweep.models.base import MFModel
 from mfsweep.train import Plateau, run_trial

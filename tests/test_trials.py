@@ -4,8 +4,20 @@ import math
 import pandas as pd
 import pytest
 
-from mfsweep.trials import (best_row, collect_histories, collect_trials, flatten_params, higher_is_better, lower_is_better,
-                            metric_names, model_metric, nest_params, ranked_rows, rating_rows, select_best)
+from mfsweep.trials import (
+    best_row,
+    collect_histories,
+    collect_trials,
+    flatten_params,
+    higher_is_better,
+    lower_is_better,
+    metric_names,
+    model_metric,
+    nest_params,
+    ranked_rows,
+    rating_rows,
+    select_best,
+)
 
 
 def metrics(trial, params, valid_rmse, test_rmse, stop="plateau", epochs=5):

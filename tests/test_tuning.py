@@ -9,14 +9,23 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from test_plots import SPACE, SPECS, history_rows, svg_text, trial_rows
 
 from mfsweep import plots
 from mfsweep.plots.style import REASON_COLORS
 from mfsweep.plots.sweep import embedding_metrics
 from mfsweep.plots.tuning import UNUSABLE_Y, parallel_coordinates
-from mfsweep.studies import ImportanceError, distribution, importance_table, study_from_trials
+from mfsweep.studies import (
+    ImportanceError,
+    distribution,
+    importance_table,
+    study_from_trials,
+)
 from mfsweep.trials import completion_summary, fold_band, trial_table
 
 

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from workflow_helpers import ROOT, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow

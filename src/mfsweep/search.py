@@ -3,8 +3,9 @@
 A model's ``params`` maps a parameter name to a scalar (fixed), a list (a grid
 axis, or a choice under random search) or a distribution mapping
 (``{uniform: [lo, hi]}``, ``{loguniform: [lo, hi]}``, ``{loguniform_int: [lo, hi]}``,
-random search only). Dotted names (``regularization.user``) set one half of a
-user/item parameter.
+random and adaptive search). Dotted names (``regularization.user``) set one half of a
+user/item parameter. Adaptive methods (``tpe``, ``gp``) propose their trials in rounds
+at run time (mfsweep.adaptive); here their space is only checked.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from mfsweep.models import create
 from mfsweep.trials import nest_params
 
 DISTRIBUTIONS = ("uniform", "loguniform", "loguniform_int")
+#: Search methods whose trials are known from the config alone.
+STATIC_METHODS = ("grid", "random")
+#: Search methods that propose each round from the results of the earlier ones.
+ADAPTIVE_METHODS = ("tpe", "gp")
 
 
 class SearchError(ValueError):
@@ -38,15 +43,18 @@ def expand(model: dict) -> dict[str, dict]:
 
     Every trial's parameters are checked by building the model, so a bad value
     (``embedding_size: 0``, a negative regularization) fails here, before any job.
+    An adaptive method has no trials before it runs: its space is checked on a
+    random sample of the same size, and ``{}`` returned.
     """
     space = model.get("params") or {}
     search = model.get("search") or {}
+    method = search.get("method", "grid")
     for name, value in space.items():
-        _check_axis(name, value, search.get("method", "grid"))
-    if search.get("method", "grid") == "random":
-        points = _random_points(space, int(search.get("trials", 20)), int(search.get("seed", 1)))
-    else:
+        _check_axis(name, value, method)
+    if method == "grid":
         points = _grid_points(space)
+    else:
+        points = _random_points(space, int(search.get("trials", 20)), int(search.get("seed", 1)))
     trials: dict[str, dict] = {}
     for point in points:
         try:
@@ -55,7 +63,7 @@ def expand(model: dict) -> dict[str, dict]:
         except ValueError as error:  # a ParameterError, or a malformed dotted name
             raise SearchError(str(error)) from None
         trials.setdefault(trial_id(params), params)
-    return trials
+    return {} if method in ADAPTIVE_METHODS else trials
 
 
 def space_entry(space: Mapping | None, name: str):
@@ -99,8 +107,8 @@ def _check_axis(name: str, value, method: str) -> None:
         return
     if not is_distribution(value):
         return
-    if method != "random":
-        raise SearchError(f"params.{name}: a distribution needs search method 'random'")
+    if method == "grid":
+        raise SearchError(f"params.{name}: a distribution needs search method random, tpe or gp")
     (kind, bounds), = value.items()
     if not (isinstance(bounds, list) and len(bounds) == 2 and all(is_number(b) and math.isfinite(b) for b in bounds)):
         raise SearchError(f"params.{name}.{kind}: expected [low, high], got {bounds!r}")
@@ -137,13 +145,13 @@ def _sample(value, rng: np.random.Generator):
         return value
     (kind, (low, high)), = value.items()
     if kind == "uniform":
-        return _round(rng.uniform(low, high))
+        return round_value(rng.uniform(low, high))
     if kind == "loguniform":
-        return _round(math.exp(rng.uniform(math.log(low), math.log(high))))
+        return round_value(math.exp(rng.uniform(math.log(low), math.log(high))))
     drawn = int(math.floor(math.exp(rng.uniform(math.log(low), math.log(high + 1)))))
     return min(max(drawn, int(math.ceil(low))), int(math.floor(high)))
 
 
-def _round(value: float, digits: int = 4) -> float:
+def round_value(value: float, digits: int = 4) -> float:
     """Four significant digits: readable tables and ids, and far finer than any search needs."""
     return float(f"{value:.{digits}g}")

@@ -71,13 +71,15 @@ def run_trial(
     stopping: Plateau,
     n_users: int | None = None,
     n_items: int | None = None,
+    pruner=None,
 ) -> TrialResult:
     """Train ``model`` epoch by epoch, evaluating after each, until a stop.
 
     ``evaluate`` returns the validation metrics (None: stop on the training loss).
     The returned ``best_state`` holds the model as it was at the best epoch; a
     non-finite loss or factor ends the trial as ``diverged`` with that epoch
-    left out of the history.
+    left out of the history. A ``pruner`` (mfsweep.pruning.Pruner) sees each epoch's
+    validation value and may end the trial as ``pruned``.
     """
     rows: list[dict] = []
     best_state, stop_reason = None, "max_epochs"
@@ -108,6 +110,10 @@ def run_trial(
                  state.epoch, state.loss, stopping.metric, value, stopping.best, stopping.best_epoch, wall)
         if stopping.stalled(state.epoch):
             stop_reason = "plateau"
+            break
+        if pruner is not None and evaluate is not None and pruner.prune(state.epoch, value):
+            log.info("epoch %d: worse than the earlier rounds' reference; trial pruned", state.epoch)
+            stop_reason = "pruned"
             break
     columns = _history_columns(rows)
     history = pd.DataFrame(rows, columns=columns).astype({c: "int64" if c == "epoch" else "float64" for c in columns})

@@ -16,7 +16,7 @@ import pandas as pd
 
 # ----- vocabulary ---------------------------------------------------------------------------
 #: How a trial ended.
-STOP_REASONS = ("max_epochs", "plateau", "diverged", "failed")
+STOP_REASONS = ("max_epochs", "plateau", "pruned", "diverged", "failed")
 #: Trials without usable results.
 UNUSABLE = ("failed", "diverged")
 
@@ -260,6 +260,21 @@ def ranked_rows(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     frame = frame.assign(_unranked=frame["rank"].isna()).sort_values(
         ["_unranked", "rank", "trial", "fold"], kind="stable").drop(columns="_unranked")
     return frame.reset_index(drop=True)
+
+
+def search_progress(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row a trial in proposal order (``round``, ``proposed``): its mean validation
+    ``metric`` (``value``, NaN when unusable), the best value so far (``best``), its training
+    seconds summed over folds and their running total (``seconds``, ``total_seconds``)."""
+    require_columns(trials, ("trial", "round", "proposed", "train_seconds"), "trials")
+    table = trial_table(trials, metric).set_index("trial")
+    order = trials.groupby("trial")[["round", "proposed"]].first().sort_values(["round", "proposed"], kind="stable")
+    frame = order.assign(value=table["mean"].astype(float),
+                         seconds=trials.groupby("trial")["train_seconds"].sum().astype(float))
+    best = frame["value"].cummin() if lower_is_better(metric) else frame["value"].cummax()
+    frame = frame.assign(best=best.ffill(), total_seconds=frame["seconds"].cumsum(),
+                         trials=np.arange(1, len(frame) + 1))
+    return frame.reset_index()
 
 
 def select_best(trials: pd.DataFrame, metric: str) -> dict:

@@ -10,10 +10,15 @@ rule collect:
     input:
         metrics=model_files("metrics.json"),
         histories=model_files("history.parquet"),
+        rounds=model_rounds,
     output:
         trials=f"{paths.SUMMARY}/trials.parquet",
         trials_csv=f"{paths.SUMMARY}/trials.csv",
         history=f"{paths.SUMMARY}/history.parquet",
+        optuna=f"{paths.SUMMARY}/optuna.db",
+    params:
+        order=lambda wildcards: mf.trial_order(config, TRIALS, wildcards.model),
+        settings=model_settings,
     log:
         "logs/collect/{dataset}/{split}/{model}.log",
     conda:

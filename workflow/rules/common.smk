@@ -3,6 +3,8 @@ import re
 
 import mfsweep.pipeline.resources as res
 from mfsweep.data import MOVIELENS as MOVIELENS_ARCHIVES
+from mfsweep.io import parquet_rows, read_json
+from mfsweep.pipeline.config import ConfigError
 
 
 MOVIELENS = "|".join(re.escape(name) for name in MOVIELENS_ARCHIVES)
@@ -10,6 +12,52 @@ MOVIELENS = "|".join(re.escape(name) for name in MOVIELENS_ARCHIVES)
 
 wildcard_constraints:
     **paths.WILDCARDS,
+
+
+# A model searched in rounds (mf.in_rounds) learns the trials of round r only when the
+# checkpoint `propose` of round r has run; the input functions below ask for it.
+def round_files(dataset, split, model, last=None):
+    """The round files of a model in rounds, first to ``last`` (default: every round), each
+    asked for once the one before it is read (a generator: a caller may stop early)."""
+    count = len(mf.round_sizes(config, TRIALS, model)) if last is None else last
+    for r in range(1, count + 1):
+        yield checkpoints.propose.get(dataset=dataset, split=split, model=model, round=r).output[0]
+
+
+def round_units(rounds):
+    return [unit for path in rounds for unit in read_json(path)["units"]]
+
+
+def unit_files(dataset, split, model, units, name):
+    return [
+        paths.build(paths.file(paths.TRIAL, name), dataset=dataset, split=split, model=model, trial=unit, fold=fold)
+        for unit in units
+        for fold in mf.folds(config, split)
+    ]
+
+
+def unit_round(wildcards):
+    """The round file that proposed a train job's unit ([] for a model not in rounds)."""
+    if not mf.in_rounds(config, wildcards.model):
+        return []
+    for path in round_files(wildcards.dataset, wildcards.split, wildcards.model):
+        if wildcards.trial in read_json(path)["units"]:
+            return [path]
+    raise ConfigError(f"trial {wildcards.trial!r} is in no round of model {wildcards.model!r}")
+
+
+def propose_input(wildcards):
+    """The earlier rounds of a propose job, with the records and histories of their trials."""
+    rounds = list(round_files(wildcards.dataset, wildcards.split, wildcards.model, last=int(wildcards.round) - 1))
+    units = round_units(rounds)
+    where = (wildcards.dataset, wildcards.split, wildcards.model, units)
+    return {"rounds": rounds, "records": unit_files(*where, "record.json"), "histories": unit_files(*where, "history.parquet")}
+
+
+def model_rounds(wildcards):
+    if not mf.in_rounds(config, wildcards.model):
+        return []
+    return list(round_files(wildcards.dataset, wildcards.split, wildcards.model))
 
 
 def unit_sizes(wildcards):
@@ -36,11 +84,15 @@ def train_threads(wildcards):
 
 
 def unit_settings(wildcards):
-    return mf.unit_settings(config, TRIALS, UNITS, wildcards.model, wildcards.trial)
+    rounds = unit_round(wildcards)
+    return mf.unit_settings(config, TRIALS, UNITS, wildcards.model, wildcards.trial, rounds[0] if rounds else None)
 
 
 def model_files(name):
     def files(wildcards):
+        if mf.in_rounds(config, wildcards.model):
+            units = round_units(model_rounds(wildcards))
+            return unit_files(wildcards.dataset, wildcards.split, wildcards.model, units, name)
         return mf.trial_files(config, UNITS, wildcards.dataset, wildcards.split, wildcards.model, name)
 
     return files

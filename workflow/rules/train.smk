@@ -7,6 +7,7 @@ rule train:
         valid=split_part("valid"),
         users=dataset_file("users"),
         catalog=dataset_file("items"),
+        round=unit_round,
     output:
         history=f"{paths.TRIAL}/history.parquet",
         model=model_output(),

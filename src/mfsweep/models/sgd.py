@@ -38,7 +38,6 @@ from mfsweep.kernels import sgd as kernels
 from mfsweep.matrix import RatingMatrix
 from mfsweep.models.base import MFModel, ParameterError, user_item_pair
 
-
 #: The kernels work on factor rows padded with zero columns to a multiple of this width:
 #: LLVM's vector loops then run without scalar tails, which makes a pass up to 1.3x faster
 #: (e.g. 100 -> 128). The padding stays exactly 0 under every update.

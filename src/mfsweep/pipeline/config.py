@@ -5,10 +5,9 @@ Every problem is reported before any job runs, naming the key and what is allowe
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import math
 import re
+from pathlib import Path
 
 import jsonschema
 import yaml
@@ -155,6 +154,7 @@ def check_references(config: dict) -> None:
         if dataset["source"] == "movielens":
             dataset.setdefault("name", name)  # the schema checks a given name; a missing one is the dataset's
     problems += _check_stopping_metrics(config)
+    problems += _check_samplers(config)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
 
@@ -169,6 +169,18 @@ def _check_stopping_metrics(config: dict) -> list[str]:
         for name, model in config["models"].items()
         if model["early_stopping"]["metric"] not in (None, *allowed)
     ]
+
+
+def _check_samplers(config: dict) -> list[str]:
+    """Search method gp needs torch (Optuna's GPSampler); say so before any job."""
+    if not any(model["search"]["method"] == "gp" for model in config["models"].values()):
+        return []
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return [f"models.{name}.search.method: gp needs torch; install it with pip install torch==2.13.0"
+                for name, model in config["models"].items() if model["search"]["method"] == "gp"]
+    return []
 
 
 def _check_splits(config: dict) -> list[str]:

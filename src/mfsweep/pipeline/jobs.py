@@ -16,7 +16,15 @@ from pathlib import Path
 import pandas as pd
 
 import mfsweep
-from mfsweep.io import parquet_rows, read_json, read_parquet, write_csv, write_json, write_npz, write_parquet
+from mfsweep.io import (
+    parquet_rows,
+    read_json,
+    read_parquet,
+    write_csv,
+    write_json,
+    write_npz,
+    write_parquet,
+)
 from mfsweep.pipeline import paths
 from mfsweep.trials import UNUSABLE
 
@@ -108,10 +116,11 @@ def train(snakemake) -> None:
     with job(snakemake, numba_threads=True):
         unit = snakemake.params.unit
         data = TrainingData.read(snakemake.input, snakemake.params.evaluation)
+        thresholds = pruning_thresholds(snakemake.input, snakemake.output.record)
         records, histories, states = [], [], {}
         origin = {**provenance(snakemake.config), "threads": snakemake.threads}
         for trial, params in unit["trials"].items():
-            record, history, state = train_trial(unit, trial, params, data, snakemake.params.fail_fast)
+            record, history, state = train_trial(unit, trial, params, data, snakemake.params.fail_fast, thresholds)
             record.update(origin)
             records.append(record)
             histories.append(history)
@@ -120,6 +129,14 @@ def train(snakemake) -> None:
         write_parquet(pd.concat(histories, ignore_index=True), snakemake.output.history)
         write_npz(snakemake.output.model, **model_arrays(states))
         write_json(records, snakemake.output.record)
+
+
+def pruning_thresholds(inputs, record_path) -> dict[int, float]:
+    """The pruning reference of the job's fold from the unit's round file (none outside a search in rounds)."""
+    from mfsweep.pipeline.search_jobs import fold_thresholds
+
+    rounds = list(getattr(inputs, "round", []) or [])
+    return fold_thresholds(read_json(rounds[0]), paths.fold_of(record_path)) if rounds else {}
 
 
 class TrainingData:
@@ -140,13 +157,16 @@ class TrainingData:
                    parquet_rows(inputs.users), parquet_rows(inputs.catalog), evaluation)
 
 
-def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_fast: bool = False):
+def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_fast: bool = False,
+                thresholds: dict[int, float] | None = None):
     """Train one trial; return its record, its history and the model's best state.
 
     An exception inside the model is recorded (stop_reason ``failed`` with the error)
     rather than raised, unless ``fail_fast``: a failing trial must not sink the sweep.
+    ``thresholds`` (epoch -> value, from the earlier rounds) prune it.
     """
     from mfsweep.models import create
+    from mfsweep.pruning import Pruner
     from mfsweep.train import Plateau, run_trial
     from mfsweep.trials import model_metric
 
@@ -158,7 +178,8 @@ def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_f
     try:
         model = create(unit["kind"], **{**params, "epochs": unit["max_epochs"]})
         result = run_trial(model, data.train, data.evaluator,
-                           Plateau(metric, stopping["patience"], stopping["min_delta"]))
+                           Plateau(metric, stopping["patience"], stopping["min_delta"]),
+                           pruner=Pruner(metric, thresholds) if thresholds else None)
     except Exception as error:
         if fail_fast:
             raise
@@ -237,16 +258,23 @@ def evaluate_trial(record: dict, evaluation: dict, data: TestData, model_path) -
 
 # ----- summaries ----------------------------------------------------------------------------
 def collect(snakemake) -> None:
+    """The trial and history tables of a model (with each trial's round and proposal order),
+    and the same trials in an Optuna storage for optuna-dashboard."""
+    from mfsweep.pipeline.search_jobs import order_of, with_order, write_study
     from mfsweep.trials import collect_histories, collect_trials
 
     with job(snakemake):
         records = ((paths.fold_of(path), record) for path in snakemake.input.metrics for record in read_json(path))
-        trials = collect_trials(records)
+        rounds = [read_json(path) for path in snakemake.input.rounds]
+        order = order_of(rounds) if rounds else snakemake.params.order
+        trials = with_order(collect_trials(records), order)
         write_parquet(trials, snakemake.output.trials)
         write_csv(trials, snakemake.output.trials_csv)
-        histories = ((paths.fold_of(path), read_parquet(path)) for path in snakemake.input.histories)
-        write_parquet(collect_histories(histories), snakemake.output.history)
+        histories = collect_histories((paths.fold_of(path), read_parquet(path)) for path in snakemake.input.histories)
+        write_parquet(histories, snakemake.output.history)
         log.info("%d trial x fold rows; stop reasons: %s", len(trials), trials["stop_reason"].value_counts().to_dict())
+        stored = write_study(trials, histories, snakemake.params.settings, snakemake.output.optuna)
+        log.info("%d trials in the Optuna storage %s", stored, snakemake.output.optuna)
 
 
 def select_best(snakemake) -> None:

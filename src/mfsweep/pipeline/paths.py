@@ -21,6 +21,8 @@ DATASET = "results/data/{dataset}/{table}.parquet"
 SPLIT = "results/splits/{dataset}/{split}/fold{fold}"
 #: One unit of trials (a trial, or a batch of them) on one fold.
 TRIAL = "results/trials/{dataset}/{split}/{model}/{trial}/fold{fold}"
+#: One round of a model's search in rounds: its trials, their jobs and the pruning reference.
+ROUND = "results/search/{dataset}/{split}/{model}/round{round}.json"
 #: The summaries of one model's sweep, and of every model of a dataset and split.
 SUMMARY = "results/summary/{dataset}/{split}/{model}"
 SPLIT_SUMMARY = "results/summary/{dataset}/{split}"
@@ -35,6 +37,7 @@ WILDCARDS = {
     "model": r"[A-Za-z0-9][A-Za-z0-9._-]*",
     "trial": r"[0-9a-f]{10}|b[0-9a-f]{9}",
     "fold": r"\d+",
+    "round": r"[1-9]\d*",
 }
 
 
@@ -58,6 +61,11 @@ def parse(template: str, path: str | Path) -> dict[str, str]:
 def fold_of(path: str | Path) -> int:
     """The fold of a file of a trial unit (``.../fold{k}/name``)."""
     return int(parse(TRIAL, path)["fold"])
+
+
+def round_of(path: str | Path) -> int:
+    """The round of a round file (``.../round{r}.json``)."""
+    return int(parse(ROUND, path)["round"])
 
 
 def model_of(path: str | Path) -> str:

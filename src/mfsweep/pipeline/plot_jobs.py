@@ -4,7 +4,7 @@ Per model (wildcards dataset, split, model; ``params.settings`` is the model's
 validated config): embedding size, learning parameters, iteration completion,
 folds, parallel coordinates, parameter importance and the selected trial's
 training curves. Per dataset and split, across the models of the experiments: the
-comparison (table and figure) and the cost figure. ``draw`` runs the one that
+comparison (table and figure), the cost figure and the search progress. ``draw`` runs the one that
 ``params.figure`` names (see ``mfsweep.pipeline.figures``).
 """
 
@@ -112,6 +112,17 @@ def plot_cost(snakemake) -> None:
         by_model = {paths.model_of(path): read_parquet(path) for path in snakemake.input.trials}
         plots.plot_cost(by_model, snakemake.output[0], context=split_context(snakemake.wildcards))
         log.info("cost of %d models: %s", len(by_model), list(by_model))
+
+
+def plot_search_progress(snakemake) -> None:
+    with job(snakemake):
+        if not snakemake.input.trials:
+            raise ValueError(f"no experiment runs a model on {split_context(snakemake.wildcards)}: no search to draw")
+        metrics = {paths.model_of(path): read_json(path)["selection_metric"] for path in snakemake.input.best}
+        by_model = {paths.model_of(path): (pd.read_parquet(path), metrics[paths.model_of(path)])
+                    for path in snakemake.input.trials}
+        plots.plot_search_progress(by_model, snakemake.output[0], context=split_context(snakemake.wildcards))
+        log.info("search progress of %d models: %s", len(by_model), list(by_model))
 
 
 def draw(snakemake) -> None:

@@ -7,10 +7,11 @@ import json
 import os
 from pathlib import Path
 
-from mfsweep.io import check_zip, parquet_rows
+from mfsweep.io import check_zip, parquet_rows, read_json
 from mfsweep.pipeline import config as configuration
 from mfsweep.pipeline import paths
 from mfsweep.pipeline.figures import FIGURES, SUMMARY_FILES
+from mfsweep.search import ADAPTIVE_METHODS
 from mfsweep.trials import lower_is_better, model_metric, predicts_ratings
 
 
@@ -58,15 +59,62 @@ def units(config: dict, trials: dict[str, dict[str, dict]]) -> dict[str, dict[st
     ``batch: n`` the trials, in search order, go n to a job; such a unit's id is ``b``
     and a hash of its members, so it changes only when its members do.
     """
-    out = {}
-    for model, model_trials in trials.items():
-        ids, size = list(model_trials), config["models"][model]["batch"]
-        if size == 1:
-            out[model] = {trial: [trial] for trial in ids}
-            continue
-        chunks = [ids[start:start + size] for start in range(0, len(ids), size)]
-        out[model] = {"b" + hashlib.sha1(",".join(chunk).encode()).hexdigest()[:9]: chunk for chunk in chunks}
-    return out
+    return {model: batch(list(model_trials), config["models"][model]["batch"]) for model, model_trials in trials.items()
+            if not in_rounds(config, model)}
+
+
+def batch(ids: list[str], size: int) -> dict[str, list[str]]:
+    """Trial ids, in order, in units of ``size``: unit id -> members."""
+    if size == 1:
+        return {trial: [trial] for trial in ids}
+    chunks = [ids[start:start + size] for start in range(0, len(ids), size)]
+    return {"b" + hashlib.sha1(",".join(chunk).encode()).hexdigest()[:9]: chunk for chunk in chunks}
+
+
+# ----- search in rounds ---------------------------------------------------------------------
+# An adaptive search (tpe, gp), and any search with pruning, runs in rounds: a checkpoint
+# `propose` per round writes the round's trials (paths.ROUND), so their train jobs are
+# known only once the earlier rounds have finished. Grid and random search without
+# pruning keep their trials known at parse time.
+def in_rounds(config: dict, model: str) -> bool:
+    settings = entry(config, "models", model)
+    return settings["search"]["method"] in ADAPTIVE_METHODS or settings["pruning"]["method"] != "none"
+
+
+def round_sizes(config: dict, trials: dict, model: str) -> list[int]:
+    """The number of trials each round proposes, first round first."""
+    search = entry(config, "models", model)["search"]
+    total = search["trials"] if search["method"] in ADAPTIVE_METHODS else len(trials[model])
+    size = search["round_size"]
+    return [min(size, total - start) for start in range(0, total, size)]
+
+
+def round_path(dataset: str, split: str, model: str, round_index: int) -> str:
+    return paths.build(paths.ROUND, dataset=dataset, split=split, model=model, round=round_index)
+
+
+def propose_settings(config: dict, trials: dict, model: str, round_index: int) -> dict:
+    """What a propose job needs: the search, the pruning and, for grid or random search, the round's trials."""
+    settings = entry(config, "models", model)
+    search, sizes = settings["search"], round_sizes(config, trials, model)
+    if not 1 <= round_index <= len(sizes):
+        raise configuration.ConfigError(f"models.{model}: round {round_index} is not one of its {len(sizes)} rounds")
+    out = {"model": model, "kind": settings["kind"], "method": search["method"], "size": sizes[round_index - 1],
+           "batch": settings["batch"], "max_epochs": settings["max_epochs"], "space": settings["params"],
+           "early_stopping": settings["early_stopping"], "pruning": settings["pruning"]}
+    if search["method"] in ADAPTIVE_METHODS:
+        out["seed"] = search["seed"]
+    else:
+        start = (round_index - 1) * search["round_size"]
+        out["trials"] = [trials[model][trial] for trial in list(trials[model])[start:start + out["size"]]]  # in order
+    return canonical(out)
+
+
+def trial_order(config: dict, trials: dict, model: str) -> dict[str, list[int]]:
+    """Round (1) and position of each trial of a grid or random search not in rounds."""
+    if in_rounds(config, model):
+        return {}
+    return {trial: [1, position] for position, trial in enumerate(trials[model])}
 
 
 def config_hash(config: dict) -> str:
@@ -174,15 +222,19 @@ def split_settings(config: dict, split: str) -> dict:
     return canonical(entry(config, "splits", split))
 
 
-def unit_settings(config: dict, trials: dict, units: dict, model: str, unit: str) -> dict:
-    """Everything a train job needs: the model's settings and its unit's trials."""
+def unit_settings(config: dict, trials: dict, units: dict, model: str, unit: str, round_file: str | None = None) -> dict:
+    """Everything a train job needs: the model's settings and its unit's trials
+    (for a model in rounds, as its round file lists them)."""
     settings = entry(config, "models", model)
+    if round_file is not None:
+        proposed = read_json(round_file)
+        units = {model: proposed["units"]}
+        trials = {model: {item["trial"]: item["params"] for item in proposed["trials"]}}
     try:
         members = units[model][unit]
     except KeyError:
-        raise configuration.ConfigError(
-            f"trial {unit!r} is not in the search space of model {model!r} in the current config"
-        ) from None
+        where = f"round file {round_file}" if round_file else "the search space"
+        raise configuration.ConfigError(f"trial {unit!r} is not in {where} of model {model!r} in the current config") from None
     return {
         "model": model,
         "kind": settings["kind"],

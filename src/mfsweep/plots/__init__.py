@@ -14,6 +14,7 @@ an epoch of a trial x fold, validation metrics by name).
 
 from mfsweep.plots.curves import plot_training_curves
 from mfsweep.plots.models import plot_comparison, plot_cost
+from mfsweep.plots.search import plot_search_progress
 from mfsweep.plots.style import is_log_axis, metric_label
 from mfsweep.plots.sweep import (
            plot_embedding_size,
@@ -25,4 +26,4 @@ from mfsweep.plots.tuning import plot_importance, plot_parallel_coordinates
 
 __all__ = ["is_log_axis", "metric_label", "plot_comparison", "plot_cost", "plot_embedding_size", "plot_folds",
            "plot_importance", "plot_iteration_completion", "plot_learning_parameters", "plot_parallel_coordinates",
-           "plot_training_curves"]
+           "plot_search_progress", "plot_training_curves"]

@@ -7,7 +7,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from mfsweep.plots.style import curve_label, empty_panel, palette, plain_log_y, save_svg, styled, suptitle
+from mfsweep.plots.style import (
+    curve_label,
+    empty_panel,
+    palette,
+    plain_log_y,
+    save_svg,
+    styled,
+    suptitle,
+)
 from mfsweep.trials import best_trial, fold_band, loss_parts, trial_table
 
 TOTAL = "train_loss"

@@ -28,7 +28,14 @@ from mfsweep.plots.style import (
 )
 from mfsweep.search import is_log_axis
 from mfsweep.studies import ImportanceError, importance_table
-from mfsweep.trials import PARAM, best_trial, lower_is_better, trial_table, tuned_parameters, usable
+from mfsweep.trials import (
+    PARAM,
+    best_trial,
+    lower_is_better,
+    trial_table,
+    tuned_parameters,
+    usable,
+)
 
 UNUSABLE_Y = 1.1  # where diverged and failed trials end, above the metric axis (axis units 0..1)
 TICKS = 5

@@ -1,0 +1,131 @@
+"""Job bodies of a search in rounds: ``propose`` (a checkpoint per round), and the order
+and Optuna storage of a sweep that ``collect`` writes.
+
+A round file (paths.ROUND) holds the round's trials in proposal order
+(``{"trial", "proposed", "params"}``, ``proposed`` counting from 0 over all rounds), the
+train jobs they go to (``units``: unit id -> trial ids) and the pruning reference of
+each fold (``pruning.thresholds``: fold -> epoch -> value), built from the earlier
+rounds only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import pandas as pd
+
+from mfsweep.io import atomic_path, read_json, write_json
+from mfsweep.pipeline import paths
+from mfsweep.pipeline.jobs import job
+from mfsweep.trials import UNUSABLE, collect_histories, collect_trials, model_metric
+
+log = logging.getLogger("mfsweep")
+
+ORDER_COLUMNS = ("round", "proposed")
+
+
+def propose(snakemake) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a study per round: its info lines say nothing new
+    with job(snakemake):
+        settings = snakemake.params.settings
+        rounds = [read_json(path) for path in snakemake.input.rounds]
+        trials, histories = earlier_results(snakemake.input.records, snakemake.input.histories, rounds)
+        proposal = propose_round(settings, int(snakemake.wildcards.round), rounds, trials, histories)
+        write_json(proposal, snakemake.output[0])
+        log.info("round %s of %s: %d trials in %d jobs, from %d earlier trials", snakemake.wildcards.round,
+                 settings["model"], len(proposal["trials"]), len(proposal["units"]), len(order_of(rounds)))
+
+
+def earlier_results(record_paths: Iterable[str], history_paths: Iterable[str], rounds: list[dict]):
+    """The trial x fold table (with round and proposal order) and the histories of the earlier rounds."""
+    records = [(paths.fold_of(path), record) for path in record_paths for record in read_json(path)]
+    if not records:
+        return pd.DataFrame(), pd.DataFrame()
+    trials = with_order(collect_trials(records), order_of(rounds))
+    histories = collect_histories((paths.fold_of(path), pd.read_parquet(path)) for path in history_paths)
+    return trials, histories
+
+
+def propose_round(settings: dict, round_index: int, rounds: list[dict], trials: pd.DataFrame,
+                  histories: pd.DataFrame) -> dict:
+    """The content of round ``round_index``'s file."""
+    from mfsweep.adaptive import propose, study_trials
+    from mfsweep.pipeline.workflow import batch
+    from mfsweep.search import trial_id
+
+    metric = model_metric(settings)
+    if "trials" in settings:  # grid or random search: the round's share of the expansion, in order
+        proposals = list(settings["trials"])
+    else:
+        history = study_trials(trials, histories, metric, settings["space"]) if len(trials) else []
+        proposals = propose(settings["space"], history, settings["method"], settings["seed"], settings["size"],
+                            round_index, metric)
+    start = sum(len(r["trials"]) for r in rounds)
+    entries = [{"trial": trial_id(params), "proposed": start + n, "params": params} for n, params in enumerate(proposals)]
+    return {
+        "round": round_index,
+        "trials": entries,
+        "units": batch([entry["trial"] for entry in entries], settings["batch"]),
+        "pruning": {**settings["pruning"], "metric": metric,
+                    "thresholds": thresholds(settings, trials, histories, metric)},
+    }
+
+
+def thresholds(settings: dict, trials: pd.DataFrame, histories: pd.DataFrame, metric: str) -> dict:
+    from mfsweep.pruning import prune_reference
+
+    pruning = settings["pruning"]
+    if pruning["method"] == "none" or trials.empty or histories.empty:
+        return {}
+    unusable = set(trials.loc[trials["stop_reason"].isin(UNUSABLE), "trial"])
+    usable = histories[~histories["trial"].isin(unusable)]
+    # no reference at the last epoch: stopping there would save nothing
+    reference = prune_reference(usable, metric, pruning["method"], pruning["percentile"], pruning["min_epochs"],
+                                settings["max_epochs"] - 1)
+    return {str(fold): {str(epoch): value for epoch, value in epochs.items()} for fold, epochs in reference.items()}
+
+
+def fold_thresholds(proposal: dict, fold: int) -> dict[int, float]:
+    """The pruning reference of one fold from a round file: epoch -> value (empty: no pruning)."""
+    pruning = proposal["pruning"]
+    if pruning["method"] == "none":
+        return {}
+    return {int(epoch): value for epoch, value in pruning["thresholds"].get(str(fold), {}).items()}
+
+
+# ----- order and Optuna storage -------------------------------------------------------------
+def order_of(rounds: list[dict]) -> dict[str, list[int]]:
+    """trial -> [round, proposed] from round files."""
+    return {entry["trial"]: [proposal["round"], entry["proposed"]] for proposal in rounds for entry in proposal["trials"]}
+
+
+def with_order(trials: pd.DataFrame, order: dict[str, list[int]]) -> pd.DataFrame:
+    """``trials`` with ``round`` and ``proposed`` columns after ``fold``."""
+    missing = sorted(set(trials["trial"]) - set(order))
+    if missing:
+        raise ValueError(f"trials {', '.join(missing[:5])} are in no round of the search; rerun its propose jobs")
+    out = trials.copy()
+    position = list(out.columns).index("fold") + 1
+    for offset, column in enumerate(ORDER_COLUMNS):
+        out.insert(position + offset, column, out["trial"].map(lambda t: order[t][offset]).astype("int64"))
+    return out
+
+
+def write_study(trials: pd.DataFrame, histories: pd.DataFrame, settings: dict, path: str) -> int:
+    """Every trial of a sweep to an Optuna SQLite storage (study named after the model); returns the count."""
+    import optuna
+
+    from mfsweep.adaptive import direction, study_trials
+
+    metric = model_metric(settings)
+    frozen = study_trials(trials, histories, metric, settings["params"])
+    with atomic_path(path) as tmp:
+        storage = optuna.storages.RDBStorage(f"sqlite:///{tmp}")
+        study = optuna.create_study(storage=storage, study_name=trials["model"].iloc[0], direction=direction(metric))
+        study.set_user_attr("selection_metric", metric)
+        study.add_trials(frozen)
+        storage.engine.dispose()
+    return len(frozen)

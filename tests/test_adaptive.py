@@ -1,0 +1,318 @@
+"""Adaptive search and pruning: distributions, reproducible proposals, replay order, pruning decisions."""
+
+import math
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from optuna.distributions import (
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import TrialState
+
+from mfsweep.adaptive import distributions, propose, round_seed, study_trials
+from mfsweep.pipeline import search_jobs
+from mfsweep.pruning import Pruner, prune_reference
+from mfsweep.search import expand, trial_id
+from mfsweep.train import Plateau, run_trial
+
+SPACE = {
+    "embedding_size": {"loguniform_int": [2, 64]},
+    "learning_rate": {"loguniform": [0.001, 0.1]},
+    "regularization.user": {"uniform": [0.0, 0.5]},
+    "regularization.item": [0.01, 0.1],
+    "damping": 5,
+}
+
+
+# ----- distributions ------------------------------------------------------------------------
+def test_distributions_map_bounds_log_int_and_categorical():
+    dists = distributions({**SPACE, "width": {"loguniform_int": [2.5, 9.9]}})
+    assert dists["embedding_size"] == IntDistribution(2, 64, log=True)
+    assert dists["learning_rate"] == FloatDistribution(0.001, 0.1, log=True)
+    assert dists["regularization.user"] == FloatDistribution(0.0, 0.5, log=False)
+    assert dists["regularization.item"] == CategoricalDistribution([0.01, 0.1])
+    assert dists["width"] == IntDistribution(3, 9, log=True)  # integer bounds inside the range
+    assert "damping" not in dists  # a scalar is fixed, not searched
+
+
+def test_proposals_lie_in_the_space_rounded_and_nested():
+    proposals = propose(SPACE, [], "tpe", 1, 8, 1, "RMSE")
+    assert len(proposals) == 8 and len({trial_id(p) for p in proposals}) == 8
+    for params in proposals:
+        assert set(params) == {"embedding_size", "learning_rate", "regularization", "damping"}
+        assert params["damping"] == 5 and params["regularization"]["item"] in (0.01, 0.1)
+        assert isinstance(params["embedding_size"], int) and 2 <= params["embedding_size"] <= 64
+        assert 0.001 <= params["learning_rate"] <= 0.1
+        assert float(f"{params['learning_rate']:.4g}") == params["learning_rate"]
+        assert 0.0 <= params["regularization"]["user"] <= 0.5
+
+
+def test_an_adaptive_space_is_checked_but_has_no_trials_before_it_runs():
+    model = {"kind": "als-biased", "search": {"method": "tpe", "trials": 4, "seed": 1}, "params": SPACE}
+    space = {name: value for name, value in SPACE.items() if name != "learning_rate"}
+    model["params"] = space
+    assert expand(model) == {}
+    bad = {**model, "params": {**space, "embedding_size": {"loguniform_int": [0, 4]}}}
+    with pytest.raises(ValueError, match="bounds must be > 0"):
+        expand(bad)
+
+
+# ----- reproducibility ----------------------------------------------------------------------
+def results(proposals, first=0, round_index=1, reasons=None):
+    """Trial x fold rows and histories of finished trials: RMSE is smallest near learning_rate 0.01."""
+    rows, history = [], []
+    for n, params in enumerate(proposals):
+        trial = trial_id(params)
+        base = abs(math.log(params["learning_rate"] / 0.01)) + 0.01 * params["embedding_size"] ** 0.5
+        for fold in (0, 1):
+            reason = (reasons or {}).get(n, "plateau")
+            rows.append({"model": "m", "trial": trial, "fold": fold, "round": round_index, "proposed": first + n,
+                         "stop_reason": reason, "epochs_completed": 4,
+                         "param.embedding_size": params["embedding_size"], "param.learning_rate": params["learning_rate"],
+                         "param.regularization.user": params["regularization"]["user"],
+                         "param.regularization.item": params["regularization"]["item"], "param.damping": 5,
+                         "valid.RMSE": base + 0.1 + 0.01 * fold})
+            history += [{"trial": trial, "fold": fold, "epoch": e, "RMSE": base + 0.4 / e + 0.01 * fold} for e in (1, 2, 3, 4)]
+    return pd.DataFrame(rows), pd.DataFrame(history)
+
+
+def two_rounds(seed=1, shuffle=None):
+    first = propose(SPACE, [], "tpe", seed, 6, 1, "RMSE")
+    trials, histories = results(first)
+    if shuffle is not None:
+        trials = trials.sample(frac=1, random_state=shuffle).reset_index(drop=True)
+        histories = histories.sample(frac=1, random_state=shuffle).reset_index(drop=True)
+    second = propose(SPACE, study_trials(trials, histories, "RMSE", SPACE), "tpe", seed, 6, 2, "RMSE")
+    return first, second
+
+
+def test_two_runs_of_a_tpe_search_propose_identical_trials():
+    first, second = two_rounds()
+    again_first, again_second = two_rounds()
+    assert first == again_first and second == again_second
+    assert {trial_id(p) for p in second}.isdisjoint(trial_id(p) for p in first)
+    other_seed = two_rounds(seed=2)
+    assert other_seed[0] != first
+
+
+def test_gp_proposes_reproducibly_from_the_results_of_earlier_rounds():
+    first = propose(SPACE, [], "tpe", 1, 12, 1, "RMSE")
+    trials, histories = results(first)
+    history = study_trials(trials, histories, "RMSE", SPACE)
+    proposals = propose(SPACE, history, "gp", 1, 3, 2, "RMSE")
+    assert proposals == propose(SPACE, history, "gp", 1, 3, 2, "RMSE")
+    assert len({trial_id(p) for p in proposals} - {trial_id(p) for p in first}) == 3
+
+
+def test_replay_order_does_not_depend_on_row_or_file_order():
+    plain = two_rounds()
+    for shuffle in (1, 2, 3):
+        assert two_rounds(shuffle=shuffle) == plain
+
+
+def test_replay_follows_round_then_proposal_order():
+    proposals = propose(SPACE, [], "tpe", 1, 4, 1, "RMSE")
+    trials, histories = results(proposals)
+    late = trials["proposed"] < 2  # the first two proposed belong to a later round
+    trials.loc[late, "round"] = 2
+    replayed = study_trials(trials.iloc[::-1], histories, "RMSE", SPACE)
+    assert [t.user_attrs["proposed"] for t in replayed] == [2, 3, 0, 1]
+    assert [t.user_attrs["round"] for t in replayed] == [1, 1, 2, 2]
+
+
+def test_round_seeds_differ_by_round_and_seed_and_are_fixed():
+    assert round_seed(1, 1) == round_seed(1, 1) != round_seed(1, 2) != round_seed(2, 2)
+    assert round_seed(1, 1) == int.from_bytes(__import__("hashlib").sha256(b"1:1").digest()[:4], "big")
+
+
+def test_a_round_resumed_after_a_kill_proposes_the_same_trials(tmp_path):
+    """A propose job rerun (its round file lost with the job) writes the same round file."""
+    settings = {"model": "m", "kind": "sgd-biased", "method": "tpe", "seed": 3, "size": 4, "batch": 2,
+                "max_epochs": 4, "space": SPACE, "early_stopping": {"metric": None},
+                "pruning": {"method": "median", "percentile": 25, "min_epochs": 2}}
+    first = search_jobs.propose_round(settings, 1, [], pd.DataFrame(), pd.DataFrame())
+    trials, histories = results([entry["params"] for entry in first["trials"]])
+    before = search_jobs.propose_round(settings, 2, [first], trials, histories)
+    after = search_jobs.propose_round(settings, 2, [first], trials.iloc[::-1], histories.iloc[::-1])
+    assert before == after
+    assert [e["proposed"] for e in before["trials"]] == [4, 5, 6, 7]
+    assert sum(before["units"].values(), []) == [e["trial"] for e in before["trials"]]
+    assert set(before["pruning"]["thresholds"]) == {"0", "1"} and set(before["pruning"]["thresholds"]["0"]) == {"2", "3"}  # not at max_epochs
+    assert first["pruning"]["thresholds"] == {}  # the first round is never pruned
+
+
+# ----- states told to the sampler -----------------------------------------------------------
+def test_failed_diverged_and_pruned_trials_are_told_as_such():
+    proposals = propose(SPACE, [], "tpe", 1, 4, 1, "RMSE")
+    trials, histories = results(proposals, reasons={1: "failed", 2: "diverged", 3: "pruned"})
+    trials.loc[trials["proposed"] == 1, "valid.RMSE"] = np.nan
+    replayed = study_trials(trials, histories, "RMSE", SPACE)
+    assert [t.state for t in replayed] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL, TrialState.PRUNED]
+    expected = trials[trials["proposed"] == 0]["valid.RMSE"].mean()
+    assert replayed[0].value == pytest.approx(expected) and replayed[3].value is None
+    assert replayed[3].intermediate_values[4] == pytest.approx(histories[(histories["trial"] == trial_id(proposals[3]))
+                                                                         & (histories["epoch"] == 4)]["RMSE"].mean())
+    assert replayed[0].params["regularization.item"] in (0.01, 0.1)
+
+
+def test_a_trial_outside_the_space_is_named():
+    proposals = propose(SPACE, [], "tpe", 1, 2, 1, "RMSE")
+    trials, histories = results(proposals)
+    narrowed = {**SPACE, "learning_rate": {"loguniform": [0.5, 0.9]}}
+    with pytest.raises(ValueError, match="no longer fit the search space"):
+        study_trials(trials, histories, "RMSE", narrowed)
+
+
+def test_study_round_trips_through_sqlite(tmp_path):
+    proposals = propose(SPACE, [], "tpe", 1, 3, 1, "RMSE")
+    trials, histories = results(proposals, reasons={2: "pruned"})
+    path = tmp_path / "optuna.db"
+    stored = search_jobs.write_study(trials, histories, {"kind": "sgd-biased", "params": SPACE,
+                                                         "early_stopping": {"metric": "RMSE"}}, str(path))
+    study = optuna.load_study(study_name="m", storage=f"sqlite:///{path}")
+    assert stored == 3 and len(study.trials) == 3
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
+    assert all(sorted(t.intermediate_values) == [1, 2, 3, 4] for t in study.trials)
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    assert [t.user_attrs["trial"] for t in study.trials] == [trial_id(p) for p in proposals]
+
+
+# ----- pruning ------------------------------------------------------------------------------
+def histories_of(curves, metric="RMSE", fold=0):
+    return pd.DataFrame([{"trial": trial, "fold": fold, "epoch": e + 1, metric: v}
+                         for trial, values in curves.items() for e, v in enumerate(values)])
+
+
+CURVES = {"a": [1.0, 0.9, 0.8, 0.7], "b": [1.2, 1.1, 1.0, 0.95], "c": [1.4, 1.3, 1.25, 1.2], "d": [1.1, 1.2]}
+
+
+def test_median_reference_uses_best_so_far_and_carries_stopped_trials():
+    reference = prune_reference(histories_of(CURVES), "RMSE", "median", min_epochs=1)[0]
+    # epoch 2 best-so-far: a 0.9, b 1.1, c 1.3, d 1.1 -> median 1.1; epoch 4: 0.7, 0.95, 1.2, 1.1 -> 1.025
+    assert reference == pytest.approx({1: 1.15, 2: 1.1, 3: 1.05, 4: 1.025})
+
+
+def test_percentile_reference_and_min_epochs():
+    reference = prune_reference(histories_of(CURVES), "RMSE", "percentile", percentile=25, min_epochs=3)[0]
+    assert set(reference) == {3, 4}
+    assert reference[3] == pytest.approx(np.percentile([0.8, 1.0, 1.25, 1.1], 25))
+
+
+def test_higher_is_better_takes_the_upper_percentile():
+    curves = {t: [2 - v for v in values] for t, values in CURVES.items()}
+    reference = prune_reference(histories_of(curves, "NDCG@10"), "NDCG@10", "percentile", percentile=25, min_epochs=1)[0]
+    assert reference[3] == pytest.approx(np.percentile([1.2, 1.0, 0.75, 0.9], 75))
+    median = prune_reference(histories_of(curves, "NDCG@10"), "NDCG@10", "median", min_epochs=1)[0]
+    assert median[4] == pytest.approx(2 - 1.025)
+
+
+def test_reference_is_per_fold_and_empty_without_earlier_rounds():
+    frame = pd.concat([histories_of(CURVES, fold=0), histories_of({"a": [5.0, 5.0]}, fold=1)])
+    reference = prune_reference(frame, "RMSE", "median", min_epochs=2, max_epochs=3)
+    assert reference[1] == {2: 5.0, 3: 5.0} and set(reference[0]) == {2, 3}
+    assert prune_reference(pd.DataFrame(), "RMSE", "median") == {}
+    assert prune_reference(histories_of(CURVES), "RMSE", "none") == {}
+
+
+def test_pruner_decides_on_the_best_value_so_far_lower_and_higher_is_better():
+    lower = Pruner("RMSE", {2: 1.0, 3: 0.9})
+    assert not lower.prune(1, 1.5)  # no threshold at epoch 1 (min_epochs)
+    assert not lower.prune(2, 0.95)  # best 0.95 <= 1.0
+    assert lower.prune(3, 0.97)  # best 0.95 > 0.9
+    higher = Pruner("NDCG@10", {2: 0.3})
+    assert not higher.prune(1, 0.1)
+    assert not higher.prune(2, 0.3)  # equal is not worse
+    assert Pruner("NDCG@10", {2: 0.3}).prune(2, 0.29)
+
+
+class Steps:
+    """A model stand-in whose epochs give a fixed sequence of validation values."""
+
+    def __init__(self, values):
+        self.values = values
+        self.user_factors = self.item_factors = np.zeros((1, 1))
+
+    def fit_epochs(self, train, n_users, n_items):
+        for epoch, _ in enumerate(self.values, start=1):
+            yield type("State", (), {"epoch": epoch, "loss": 1.0})()
+
+    def state(self):
+        return {}
+
+
+def test_run_trial_stops_a_pruned_trial_and_keeps_its_best_epoch():
+    values = iter([1.0, 0.95, 0.99, 0.8, 0.7])
+    result = run_trial(Steps([0] * 5), None, lambda model: {"RMSE": next(values)}, Plateau("RMSE", patience=10),
+                       pruner=Pruner("RMSE", {3: 0.9, 4: 0.9}))
+    assert result.stop_reason == "pruned" and result.epochs_completed == 3 and result.best_epoch == 2
+    unpruned = iter([1.0, 0.95, 0.99, 0.8, 0.7])
+    result = run_trial(Steps([0] * 5), None, lambda model: {"RMSE": next(unpruned)}, Plateau("RMSE", patience=10))
+    assert result.stop_reason == "max_epochs" and result.epochs_completed == 5
+
+
+def test_grid_search_with_pruning_runs_its_expansion_in_rounds_in_order():
+    import yaml
+    from workflow_helpers import ROOT
+
+    from mfsweep.pipeline import workflow
+    from mfsweep.pipeline.config import validate
+
+    config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny_tpe.yaml").read_text())
+    trials = validate(config)
+    grid = list(trials["als-biased"].values())
+    assert workflow.in_rounds(config, "als-biased") and workflow.round_sizes(config, trials, "als-biased") == [2, 2]
+    rounds = [workflow.propose_settings(config, trials, "als-biased", r)["trials"] for r in (1, 2)]
+    assert rounds == [grid[:2], grid[2:]]
+    assert workflow.round_sizes(config, trials, "sgd-biased") == [3, 3] and trials["sgd-biased"] == {}
+    assert "als-biased" not in workflow.units(config, trials)
+    with pytest.raises(ValueError, match="round 3 is not one of its 2 rounds"):
+        workflow.propose_settings(config, trials, "als-biased", 3)
+
+
+def test_the_record_files_of_earlier_rounds_give_the_same_proposals_in_any_listing_order(tmp_path):
+    from mfsweep.io import write_json, write_parquet
+
+    settings = {"model": "m", "kind": "sgd-biased", "method": "tpe", "seed": 5, "size": 3, "batch": 1,
+                "max_epochs": 4, "space": SPACE, "early_stopping": {"metric": None}, "pruning": {"method": "none"}}
+    first = search_jobs.propose_round(settings, 1, [], pd.DataFrame(), pd.DataFrame())
+    trials, histories = results([entry["params"] for entry in first["trials"]])
+    records, history_files = [], []
+    for entry in first["trials"]:
+        for fold in (0, 1):
+            folder = tmp_path / "results" / "trials" / "d" / "s" / "m" / entry["trial"] / f"fold{fold}"
+            row = trials[(trials["trial"] == entry["trial"]) & (trials["fold"] == fold)].iloc[0]
+            write_json([{"model": "m", "kind": "sgd-biased", "trial": entry["trial"], "params": entry["params"],
+                         "stop_reason": row["stop_reason"], "epochs_completed": 4, "best_epoch": 4,
+                         "validation": {"RMSE": row["valid.RMSE"]}}], folder / "record.json")
+            write_parquet(histories[(histories["trial"] == entry["trial"]) & (histories["fold"] == fold)].drop(columns="fold"),
+                          folder / "history.parquet")
+            records.append(str(folder / "record.json"))
+            history_files.append(str(folder / "history.parquet"))
+    proposals = []
+    for order in (slice(None), slice(None, None, -1)):
+        table, history = search_jobs.earlier_results(records[order], history_files[order], [first])
+        proposals.append(search_jobs.propose_round(settings, 2, [first], table, history)["trials"])
+    assert proposals[0] == proposals[1] and len(proposals[0]) == 3
+    assert [e["proposed"] for e in proposals[0]] == [3, 4, 5]
+
+
+def test_raising_trials_adds_rounds_and_keeps_the_earlier_ones():
+    import copy
+
+    import yaml
+    from workflow_helpers import ROOT
+
+    from mfsweep.pipeline import workflow
+    from mfsweep.pipeline.config import validate
+
+    config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny_tpe.yaml").read_text())
+    raised = copy.deepcopy(config)
+    raised["models"]["sgd-biased"]["search"]["trials"] = 8
+    trials, more = validate(config), validate(raised)
+    assert workflow.round_sizes(raised, more, "sgd-biased") == [3, 3, 2]
+    for r in (1, 2):  # the same settings: Snakemake keeps these rounds and their trials
+        assert workflow.propose_settings(config, trials, "sgd-biased", r) == workflow.propose_settings(raised, more, "sgd-biased", r)
