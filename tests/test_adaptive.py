@@ -14,6 +14,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from mfsweep.adaptive import distributions, propose, round_seed, study_trials
+from mfsweep.models.base import EpochState
 from mfsweep.pipeline import search_jobs
 from mfsweep.pruning import Pruner, prune_reference
 from mfsweep.search import expand, trial_id
@@ -238,7 +239,7 @@ class Steps:
 
     def fit_epochs(self, train, n_users, n_items):
         for epoch, _ in enumerate(self.values, start=1):
-            yield type("State", (), {"epoch": epoch, "loss": 1.0})()
+            yield EpochState(epoch, 1.0, self)
 
     def state(self):
         return {}
