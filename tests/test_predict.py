@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,3 +96,50 @@ def test_which_kinds_fall_back_to_biases():
     kinds = ("als", "als-biased", "wals", "sgd", "sgd-biased", "sgd-gramian", "adam")
     assert [create(kind).biased for kind in kinds] == [False, True, False, False, True, False, True]
     assert create("adam", biased=False).biased is False
+
+
+# ----- the predict rule end to end ------------------------------------------------------------
+@pytest.mark.workflow
+def test_predict_rule_writes_the_best_trials_predictions(tmp_path):
+    from mfsweep.data import synthetic
+    from mfsweep.trials import PARAM, nest_params
+    from workflow_helpers import ROOT, snakemake
+
+    ratings = synthetic(users=60, items=40, ratings=1500, seed=4)
+    ratings["user"] = ratings["user"] + 1000           # original ids that are not the dense ones
+    ratings["item"] = "m" + ratings["item"].astype(str)
+    ratings.to_csv(tmp_path / "ratings.csv", index=False)
+    known = ratings.iloc[[0, 7, 42]][["user", "item"]]
+    pairs = pd.concat([known, pd.DataFrame({"user": [5, known["user"].iloc[0]], "item": [known["item"].iloc[1], "zz"]})])
+    pairs.to_csv(tmp_path / "pairs.tsv", sep="\t", header=False, index=False)
+    result = snakemake(tmp_path, "--cores", "2", config=ROOT / "tests" / "configs" / "predictions.yaml")
+
+    split = tmp_path / "results" / "splits" / "shop" / "holdout" / "fold0"
+    train = pd.read_parquet(split / "train.parquet")
+    n_users, n_items = len(pd.read_parquet(tmp_path / "results/data/shop/users.parquet")), 40
+    assert not list((tmp_path / "results" / "trials").rglob("model.npz"))   # keep_models: false
+    assert "predict" in result.stderr
+    for model_name in ("als-biased", "sgd"):
+        table = pd.read_csv(tmp_path / "results" / "predictions" / "shop" / "holdout" / f"{model_name}.csv")
+        assert table["user"].tolist() == pairs["user"].tolist() and table["item"].tolist() == pairs["item"].tolist()
+        assert table["user_known"].tolist() == [True, True, True, False, True]
+        assert table["item_known"].tolist() == [True, True, True, True, False]
+        # the best trial retrained (ALS and one-thread SGD are deterministic) for its best epoch
+        summary = tmp_path / "results" / "summary" / "shop" / "holdout" / model_name
+        best = json.loads((summary / "best.json").read_text())
+        row = pd.read_parquet(summary / "trials.parquet").query("trial == @best['trial']").iloc[0]
+        params = nest_params(row.to_dict(), prefix=PARAM)
+        model = create(best["kind"], **{**params, "epochs": int(row["best_epoch"])}).fit(train, n_users, n_items)
+        dense_user = {original: dense for dense, original in enumerate(sorted(ratings["user"].unique()))}
+        dense_item = {original: dense for dense, original in enumerate(sorted(ratings["item"].unique()))}
+        users = [dense_user[u] for u in known["user"]]
+        items = [dense_item[i] for i in known["item"]]
+        np.testing.assert_allclose(table["prediction"][:3], model.predict(users, items), rtol=1e-5)
+        if model.biased:
+            user_bias, item_bias = model.biases()
+            fallbacks = [model.global_bias + item_bias[items[1]], model.global_bias + user_bias[users[0]]]
+        else:
+            fallbacks = [train["rating"].mean()] * 2
+        np.testing.assert_allclose(table["prediction"][3:], fallbacks, rtol=1e-5)
+        log = (tmp_path / "logs" / "predict" / "shop" / "holdout" / f"{model_name}.log").read_text()
+        assert "2 pairs have a user or item without training ratings (1 unknown users, 1 unknown items)" in log
