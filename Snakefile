@@ -33,6 +33,7 @@ include: "workflow/rules/search.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analyze.smk"
+include: "workflow/rules/predict.smk"
 include: "workflow/rules/plots.smk"
 
 

@@ -173,3 +173,34 @@ def test_an_exponent_number_gives_the_trial_of_the_same_decimal(tmp_path):
         "regularization: 0.02", "regularization: 2e-2"))
     assert "2e-2" in written.read_text()
     assert validate(read_yaml(written)) == validate(read_yaml(ROOT / "tests" / "configs" / "tiny.yaml"))
+
+
+def test_predictions_are_checked(tmp_path, monkeypatch):
+    from mfsweep.pipeline.workflow import predicted_models, prediction_settings, targets
+
+    monkeypatch.chdir(tmp_path)
+    config = minimal()
+    config["experiments"][0]["predictions"] = {"pairs": "pairs.csv"}
+    with pytest.raises(ConfigError, match=r"experiments.0.predictions.pairs: pairs.csv does not exist"):
+        validate(copy.deepcopy(config))
+    (tmp_path / "pairs.csv").write_text("user,item\n1,2\n")
+    checked = copy.deepcopy(config)
+    validate(checked)
+    assert predicted_models(checked) == {("synth", "random", "als"): {"pairs": "pairs.csv"}}
+    assert "results/predictions/synth/random/als.csv" in targets(checked)
+    assert "results/predictions/synth/random/als.csv" not in targets(validate_copy(minimal()))
+    with pytest.raises(ConfigError, match="no experiment asks for predictions of model 'als' on synth / other"):
+        prediction_settings(checked, "synth", "other", "als")
+    twice = copy.deepcopy(config)
+    twice["experiments"].append({**config["experiments"][0], "predictions": {"pairs": "pairs.csv", "sep": ";"}})
+    with pytest.raises(ConfigError, match="experiments.1.predictions: model 'als' on synth / random is given other "
+                                          "predictions in experiments.0"):
+        validate(twice)
+    config["experiments"][0]["predictions"] = {"pairs": "pairs.csv", "column": {"user": "u"}}
+    with pytest.raises(ConfigError, match="experiments.0.predictions: Additional properties are not allowed"):
+        validate(config)
+
+
+def validate_copy(config):
+    validate(config)
+    return config

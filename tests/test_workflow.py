@@ -52,7 +52,8 @@ def summary(workdir, model):
 
 def test_sweep_draws_every_figure(sweep):
     plots = sweep / "results" / "plots" / "synth" / "kfold"
-    names = {"embedding_size", "learning_parameters", "iteration_completion", "folds"}
+    names = {"embedding_size", "learning_parameters", "iteration_completion", "folds", "parallel_coordinates",
+             "importance", "training_curves"}
     for model in ("als-biased", "sgd-biased"):
         assert {p.stem for p in (plots / model).glob("*.svg")} == names
     assert (plots / "cost.svg").exists()

@@ -142,3 +142,7 @@ def evaluate_mem_mb(wildcards, input, attempt):
 def evaluate_runtime(wildcards, input, attempt):
     ratings, users, items = fold_sizes(input)
     return attempt * res.evaluate_runtime_min(ratings, unit_sizes(wildcards), users, items)
+
+
+def prediction_settings(wildcards):
+    return mf.prediction_settings(config, wildcards.dataset, wildcards.split, wildcards.model)

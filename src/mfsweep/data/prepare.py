@@ -161,12 +161,45 @@ def _read_table(path: Path, sep: str | None, header: bool = True) -> pd.DataFram
         raise DataError(f"{path} cannot be read as a ratings table (sep {sep!r}): {shorten(error)}") from None
 
 
-def _typed(frame: pd.DataFrame, table: pd.DataFrame, mapping: dict, path: Path) -> pd.DataFrame:
+def read_pairs(path: str | os.PathLike, sep: str | None = None, columns: dict | None = None,
+               header: bool = True) -> pd.DataFrame:
+    """Read a file of (user, item) pairs with original ids, as a frame of user and item.
+
+    ``sep``, ``header`` and ``columns`` (``{user: .., item: ..}``: names, or 0-based
+    positions with ``header`` False) as for a ratings file; other columns are ignored.
+    """
+    path, columns = Path(path), dict(columns or {})
+    if not path.is_file():
+        raise DataError(f"pairs file not found: {path}")
+    unknown = set(columns) - {"user", "item"}
+    if unknown:
+        raise DataError(f"{path}: unknown column mapping keys {sorted(unknown)}; known: ['item', 'user']")
+    if not header and any(isinstance(columns.get(name), bool) or not isinstance(columns.get(name), int)
+                          for name in ("user", "item")):
+        raise DataError(f"{path}: header: false needs columns as 0-based positions, e.g. {{user: 0, item: 1}}; "
+                        f"got {columns}")
+    table = _read_table(path, sep, header)
+    mapping = {name: columns.get(name, name) for name in ("user", "item")}
+    missing = [f"{name} (column {mapping[name]!r})" for name in mapping if mapping[name] not in table.columns]
+    if missing:
+        raise DataError(f"{path} is not a table of (user, item) pairs with the configured columns: missing "
+                        f"{', '.join(missing)}; columns found: {list(table.columns)}")
+    frame = pd.DataFrame({name: table[mapping[name]] for name in mapping})
+    _ids(frame, table, mapping, path)
+    return frame
+
+
+def _ids(frame: pd.DataFrame, table: pd.DataFrame, mapping: dict, path: Path) -> None:
+    """Refuse missing user or item ids; whole numbers read as floats become integers."""
     for name in ("user", "item"):
         _no_missing(frame[name], table, mapping[name], path)
         values = frame[name]
         if values.dtype.kind == "f" and np.all(np.mod(values.to_numpy(), 1) == 0):
             frame[name] = values.astype(np.int64)
+
+
+def _typed(frame: pd.DataFrame, table: pd.DataFrame, mapping: dict, path: Path) -> pd.DataFrame:
+    _ids(frame, table, mapping, path)
     frame["rating"] = _numeric(frame["rating"], table, mapping["rating"], path).astype(np.float32)
     frame["timestamp"] = _timestamps(frame["timestamp"], table, mapping["timestamp"], path)
     return frame

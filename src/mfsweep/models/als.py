@@ -126,6 +126,7 @@ class BiasedALS(ALS):
     """LensKit's BiasedMF: damped biases fitted once, count-scaled ALS on the residuals."""
 
     kind: ClassVar[str] = "als-biased"
+    biased: ClassVar[bool] = True
     # LensKit 2025.8's BiasedMFConfig defaults
     defaults: ClassVar[dict[str, Any]] = {
         "embedding_size": 50, "regularization": 0.1, "epochs": 10, "damping": 5.0,

@@ -68,6 +68,8 @@ class MFModel(ABC):
     non_negative: ClassVar[tuple[str, ...]] = ("regularization",)
     #: Parameters that must be > 0.
     positive: ClassVar[tuple[str, ...]] = ()
+    #: Whether the model has mu + b_u + b_i (what it scores an unknown user or item by).
+    biased: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         allowed = {**COMMON_DEFAULTS, **self.defaults}
@@ -143,7 +145,8 @@ class MFModel(ABC):
     def n_items(self) -> int:
         return 0 if self.item_factors is None else self.item_factors.shape[0]
 
-    def _biases(self) -> tuple[np.ndarray, np.ndarray]:
+    def biases(self) -> tuple[np.ndarray, np.ndarray]:
+        """(user bias, item bias): zeros for a model without biases."""
         ub = self.user_bias if self.user_bias is not None else np.zeros(self.n_users, np.float32)
         ib = self.item_bias if self.item_bias is not None else np.zeros(self.n_items, np.float32)
         return ub, ib
@@ -152,7 +155,7 @@ class MFModel(ABC):
         """Predicted ratings for the (user, item) pairs, as float64."""
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
-        ub, ib = self._biases()
+        ub, ib = self.biases()
         dots = np.einsum(
             "ij,ij->i",
             self.user_factors[users].astype(np.float64),
@@ -173,7 +176,7 @@ class MFModel(ABC):
 
     # ----- files --------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
-        ub, ib = self._biases()
+        ub, ib = self.biases()
         return {
             "user_factors": self.user_factors,
             "item_factors": self.item_factors,

@@ -64,8 +64,6 @@ class _SGDFamily(MFModel):
 
     non_negative: ClassVar[tuple[str, ...]] = ("regularization", "init_std")
     positive: ClassVar[tuple[str, ...]] = ("learning_rate",)
-    #: Whether the model has mu + b_u + b_i.
-    biased: ClassVar[bool] = False
 
     # ----- parameters -------------------------------------------------------------
     def _check_params(self) -> None:

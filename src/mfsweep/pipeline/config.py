@@ -155,6 +155,7 @@ def check_references(config: dict) -> None:
             dataset.setdefault("name", name)  # the schema checks a given name; a missing one is the dataset's
     problems += _check_stopping_metrics(config)
     problems += _check_samplers(config)
+    problems += _check_predictions(config)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
 
@@ -181,6 +182,24 @@ def _check_samplers(config: dict) -> list[str]:
         return [f"models.{name}.search.method: gp needs torch; install it with pip install torch==2.13.0"
                 for name, model in config["models"].items() if model["search"]["method"] == "gp"]
     return []
+
+
+def _check_predictions(config: dict) -> list[str]:
+    """A pairs file exists; one model of a dataset and split is predicted for one pairs file."""
+    problems, settings = [], {}
+    for n, experiment in enumerate(config["experiments"]):
+        predictions = experiment.get("predictions")
+        if predictions is None:
+            continue
+        if not Path(predictions["pairs"]).is_file():
+            problems.append(f"experiments.{n}.predictions.pairs: {predictions['pairs']} does not exist "
+                            f"(relative to {Path.cwd()}); give the file of (user, item) pairs to predict")
+        for model in experiment["models"]:
+            key = (experiment["dataset"], experiment["split"], model)
+            if settings.setdefault(key, (n, predictions))[1] != predictions:
+                problems.append(f"experiments.{n}.predictions: model {model!r} on {key[0]} / {key[1]} is given other "
+                                f"predictions in experiments.{settings[key][0]}; give them once")
+    return problems
 
 
 def _check_splits(config: dict) -> list[str]:

@@ -13,6 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import mfsweep
@@ -20,6 +21,7 @@ from mfsweep.io import (
     parquet_rows,
     read_json,
     read_parquet,
+    reading,
     write_csv,
     write_json,
     write_npz,
@@ -288,3 +290,40 @@ def select_best(snakemake) -> None:
         write_json(best, snakemake.output.best)
         write_csv(pd.DataFrame([best_row(best)]), snakemake.output.best_csv)
         log.info("best trial %s: %s %s", best["trial"], metric, best["objective"])
+
+
+# ----- predictions --------------------------------------------------------------------------
+def predict(snakemake) -> None:
+    from mfsweep.data import read_pairs
+    from mfsweep.predict import Catalog, counts, predict_pairs
+
+    with job(snakemake):
+        model = best_model(read_json(snakemake.input.best), snakemake.input.models)
+        catalog = Catalog.from_tables(read_parquet(snakemake.input.users), read_parquet(snakemake.input.catalog),
+                                      read_parquet(snakemake.input.train))
+        settings = snakemake.params.settings
+        pairs = read_pairs(settings["pairs"], settings.get("sep"), settings.get("columns"), settings.get("header", True))
+        table = predict_pairs(model, catalog, pairs)
+        write_csv(table, snakemake.output[0])
+        tally = counts(table)
+        log.info("%d pairs of %s predicted", tally["pairs"], settings["pairs"])
+        if tally["fallback"]:
+            scored_by = "its biases" if model.biased else "the mean training rating"
+            log.warning("%d pairs have a user or item without training ratings (%d unknown users, %d unknown "
+                        "items): scored by %s, and flagged in the columns user_known and item_known",
+                        tally["fallback"], tally["unknown_user"], tally["unknown_item"], scored_by)
+
+
+def best_model(best: dict, model_files):
+    """The best trial's fold-0 model, from the model.npz of the unit that trained it."""
+    from mfsweep.models.base import MFModel
+
+    trial = best["trial"]
+    if trial is None:
+        raise ValueError(f"model {best['model']} has no usable trial (see its best.json): nothing to predict with")
+    for path in model_files:
+        with reading(path, "a model archive"), np.load(path) as npz:
+            if f"{trial}/kind" in npz.files:
+                return MFModel.load(path, prefix=f"{trial}/")
+    raise ValueError(f"the best trial {trial} of model {best['model']} left no model on fold 0 (it failed or "
+                     f"diverged there); predictions use the fold-0 model")

@@ -26,6 +26,8 @@ ROUND = "results/search/{dataset}/{split}/{model}/round{round}.json"
 #: The summaries of one model's sweep, and of every model of a dataset and split.
 SUMMARY = "results/summary/{dataset}/{split}/{model}"
 SPLIT_SUMMARY = "results/summary/{dataset}/{split}"
+#: A model's best trial's predicted ratings for an experiment's pairs file.
+PREDICTIONS = "results/predictions/{dataset}/{split}/{model}.csv"
 #: The figures of a dataset and split, and of one model there.
 PLOTS = "results/plots/{dataset}/{split}"
 MODEL_PLOTS = "results/plots/{dataset}/{split}/{model}"

@@ -164,7 +164,37 @@ def targets(config: dict) -> list[str]:
         out += [path for f in FIGURES if f.per_model for path in f.outputs(dataset=dataset, split=split, model=model)]
     for dataset, split in dict.fromkeys((d, s) for d, s, _ in experiment_models(config)):
         out += [path for f in FIGURES if not f.per_model for path in f.outputs(dataset=dataset, split=split)]
+    out += [paths.build(paths.PREDICTIONS, dataset=d, split=s, model=m) for d, s, m in predicted_models(config)]
     return out
+
+
+def predicted_models(config: dict) -> dict[tuple[str, str, str], dict]:
+    """(dataset, split, model) -> the predictions settings of the experiment that asks for them."""
+    out: dict[tuple[str, str, str], dict] = {}
+    for experiment in config["experiments"]:
+        if experiment.get("predictions") is not None:
+            for model in experiment["models"]:
+                out.setdefault((experiment["dataset"], experiment["split"], model), experiment["predictions"])
+    return out
+
+
+def prediction_settings(config: dict, dataset: str, split: str, model: str) -> dict:
+    """The pairs file and how to read it, for a model no experiment predicts: ConfigError."""
+    try:
+        return canonical(predicted_models(config)[(dataset, split, model)])
+    except KeyError:
+        raise configuration.ConfigError(
+            f"no experiment asks for predictions of model {model!r} on {dataset} / {split}; "
+            f"add predictions: {{pairs: FILE}} to an experiment that runs it"
+        ) from None
+
+
+def prediction_models(config: dict, units: dict, dataset: str, split: str, model: str) -> list[str]:
+    """The fold-0 model.npz of every unit of a model: the best trial is among them (which
+    one is known only once best.json is written)."""
+    entry(config, "models", model)
+    return [paths.build(paths.file(paths.TRIAL, "model.npz"), dataset=dataset, split=split, model=model,
+                        trial=unit, fold=0) for unit in units[model]]
 
 
 def prepare_input(config: dict, dataset: str) -> list[str]:

@@ -1,0 +1,42 @@
+"""Every published setup's config (config/references/*.yaml) validates and plans its sweep."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from workflow_helpers import ROOT, planned_jobs
+
+from mfsweep.pipeline import config as configuration
+from mfsweep.pipeline import workflow
+
+REFERENCES = sorted((ROOT / "config" / "references").glob("*.yaml"))
+#: Trials per model each setup runs (a change to a search space shows here).
+TRIALS = {
+    "als-tutorial": {"als-tutorial": 1, "als-tutorial-grid": 8},
+    "lenskit-codex-als": {"als-biased-search": 30},
+    "pytorch-adam-grid": {"adam-grid": 16},
+    "tensorflow-wals": {"wals-default": 1, "wals-tuned": 1, "wals-search": 40},
+    "wandb-jax-gramian": {"gramian-search": 16},
+}
+
+
+def test_every_write_up_has_a_config():
+    assert [path.stem for path in REFERENCES] == sorted(TRIALS)
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("path", REFERENCES, ids=[path.stem for path in REFERENCES])
+def test_reference_config_plans_its_sweep(path, tmp_path, monkeypatch):
+    # a pairs file is named relative to the working folder, which a run from the root has
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    monkeypatch.chdir(tmp_path)
+    config = configuration.read_yaml(path)
+    trials = configuration.validate(config)
+    assert {model: len(ids) for model, ids in trials.items()} == TRIALS[path.stem]
+    units = workflow.units(config, trials)
+    folds = config["splits"][config["experiments"][0]["split"]]["folds"]
+    jobs = planned_jobs(tmp_path, config=path)
+    assert jobs["train"] == jobs["evaluate"] == folds * sum(len(ids) for ids in units.values())
+    assert jobs["download"] == jobs["prepare"] == 1 and jobs["split"] == folds
+    assert jobs.get("predict", 0) == len(workflow.predicted_models(config))
