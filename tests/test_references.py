@@ -33,10 +33,17 @@ def test_reference_config_plans_its_sweep(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = configuration.read_yaml(path)
     trials = configuration.validate(config)
-    assert {model: len(ids) for model, ids in trials.items()} == TRIALS[path.stem]
+    rounds = [model for model in config["models"] if workflow.in_rounds(config, model)]
+    counts = {model: config["models"][model]["search"]["trials"] if model in rounds else len(ids)
+              for model, ids in trials.items()}
+    assert counts == TRIALS[path.stem]
     units = workflow.units(config, trials)
     folds = config["splits"][config["experiments"][0]["split"]]["folds"]
     jobs = planned_jobs(tmp_path, config=path)
-    assert jobs["train"] == jobs["evaluate"] == folds * sum(len(ids) for ids in units.values())
-    assert jobs["download"] == jobs["prepare"] == 1 and jobs["split"] == folds
+    # a search in rounds plans its first proposal; its trials are known once that has run
+    assert jobs.get("propose", 0) == len(rounds)
+    planned = sum(len(ids) for model, ids in units.items() if model not in rounds)
+    assert jobs.get("train", 0) == jobs.get("evaluate", 0) == folds * planned
+    data_jobs = (jobs.get("download"), jobs.get("prepare"), jobs.get("split"))
+    assert data_jobs == ((1, 1, folds) if planned else (None, None, None))
     assert jobs.get("predict", 0) == len(workflow.predicted_models(config))

@@ -56,7 +56,7 @@ def test_sweep_draws_every_figure(sweep):
              "importance", "training_curves"}
     for model in ("als-biased", "sgd-biased"):
         assert {p.stem for p in (plots / model).glob("*.svg")} == names
-    assert (plots / "cost.svg").exists()
+    assert (plots / "cost.svg").exists() and (plots / "search_progress.svg").exists()
     comparison = pd.read_parquet(sweep / "results" / "summary" / "synth" / "kfold" / "comparison.parquet")
     assert list(comparison["model"]) == ["als-biased", "sgd-biased"]
 
