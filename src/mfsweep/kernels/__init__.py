@@ -1,7 +1,13 @@
 """numba kernels (compiled code only; the Python API lives in the modules above).
 
-The fast-math flag sets of every kernel are defined here, once.
+The fast-math flag sets of every kernel are defined here, once. Importing the package
+installs ``linking``, which makes every kernel run its own copies of the functions it
+calls, so the numbers do not depend on whether numba's cache was warm.
 """
+
+from mfsweep.kernels import linking
+
+linking.install()
 
 #: Flags of the training kernels: vectorized reductions and fused multiply-adds, but NaN
 #: and infinity keep their meaning (no ``nnan``, ``ninf``), so a diverged model still

@@ -12,6 +12,9 @@ counter until none is left, taking the rows in the given ``order`` (the models p
 the most-rated rows first). This dynamic schedule keeps both threads busy when row
 costs are skewed or when another process takes a core for a while, where a static
 split leaves one thread idle at the end.
+
+A kernel that calls another runs its own compiled copy of it, whether it was compiled
+in this process or loaded from numba's cache (``mfsweep.kernels.linking``).
 """
 
 from __future__ import annotations

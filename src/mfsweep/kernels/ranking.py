@@ -3,6 +3,9 @@
 Order of items for a user: higher score first; equal scores by lower item id first.
 Inside a score row, NaN marks an item that is not a candidate (rated in training);
 a NaN the model itself produced is turned into -inf first, so it ranks last.
+
+A kernel that calls another runs its own compiled copy of it, whether it was compiled
+in this process or loaded from numba's cache (``mfsweep.kernels.linking``).
 """
 
 from __future__ import annotations

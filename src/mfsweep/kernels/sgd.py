@@ -17,6 +17,9 @@ Arguments come bundled in tuples (numba takes tuples of arrays and scalars):
 fastmath (``mfsweep.kernels.FASTMATH``) leaves out ``nnan`` and ``ninf``: a diverging run
 must yield inf/nan, which the models detect after the epoch. ``error_model="numpy"`` makes a division by zero give
 inf/nan instead of raising.
+
+A kernel that calls another runs its own compiled copy of it, whether it was compiled
+in this process or loaded from numba's cache (``mfsweep.kernels.linking``).
 """
 
 from __future__ import annotations
