@@ -54,6 +54,11 @@ def _optimize_then_rename(library, optimize=codegen.CPUCodeLibrary._optimize_fin
 
 def install() -> None:
     """Rename the linked copies in every module numba optimizes from now on (idempotent)."""
+    if not hasattr(codegen.CPUCodeLibrary, "_optimize_final_module"):
+        import numba
+
+        raise ImportError(f"mfsweep's kernels need numba 0.68 (found {numba.__version__}): its results would "
+                          "depend on numba's cache; pip install 'numba>=0.68,<0.69'")
     if getattr(codegen.CPUCodeLibrary._optimize_final_module, "renames_linked_copies", False):
         return
     _optimize_then_rename.renames_linked_copies = True
