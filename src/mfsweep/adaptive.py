@@ -45,25 +45,21 @@ ASKS_PER_TRIAL = 20
 
 # ----- search space -------------------------------------------------------------------------
 def distributions(space: Mapping) -> dict[str, BaseDistribution]:
-    """Optuna distributions of a model's ``params``: the searched axes only (a scalar is fixed).
+    """Optuna distributions of a model's ``params``: the searched axes only (a scalar is fixed);
+    names stay dotted (``regularization.user``)."""
+    return {name: distribution_of(space[name]) for name in sorted(space)
+            if isinstance(space[name], list) or is_distribution(space[name])}
 
-    ``loguniform`` -> float on a log scale, ``loguniform_int`` -> int on a log scale,
-    ``uniform`` -> float, a list -> categorical; names stay dotted (``regularization.user``).
-    """
-    out: dict[str, BaseDistribution] = {}
-    for name in sorted(space):
-        value = space[name]
-        if isinstance(value, list):
-            out[name] = CategoricalDistribution(value)
-        elif is_distribution(value):
-            (kind, (low, high)), = value.items()
-            if kind == "uniform":
-                out[name] = FloatDistribution(float(low), float(high))
-            elif kind == "loguniform":
-                out[name] = FloatDistribution(float(low), float(high), log=True)
-            else:
-                out[name] = IntDistribution(math.ceil(low), math.floor(high), log=True)
-    return out
+
+def distribution_of(entry) -> BaseDistribution:
+    """The Optuna distribution of one searched axis: ``loguniform`` -> float on a log scale,
+    ``loguniform_int`` -> int on a log scale, ``uniform`` -> float, a list -> categorical."""
+    if isinstance(entry, list):
+        return CategoricalDistribution(entry)
+    (kind, (low, high)), = entry.items()
+    if kind == "loguniform_int":
+        return IntDistribution(math.ceil(low), math.floor(high), log=True)
+    return FloatDistribution(float(low), float(high), log=kind == "loguniform")
 
 
 def fixed_params(space: Mapping) -> dict:

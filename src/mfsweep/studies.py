@@ -25,8 +25,9 @@ from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 from optuna.trial import TrialState, create_trial
 from scipy.stats import spearmanr
 
+from mfsweep.adaptive import direction, distribution_of
 from mfsweep.search import is_distribution, is_log_axis, is_number, space_entry
-from mfsweep.trials import PARAM, lower_is_better, trial_table, tuned_parameters, usable
+from mfsweep.trials import PARAM, trial_table, tuned_parameters, usable
 
 #: The fewest usable trials an importance is computed from.
 MIN_TRIALS = 4
@@ -52,16 +53,19 @@ def distribution(name: str, values: pd.Series, space: Mapping | None = None) -> 
     """
     entry = space_entry(space, name)
     taken = [plain(v) for v in values.dropna().unique()]
-    if is_distribution(entry):
-        (kind, (low, high)), = entry.items()
-        return _range(kind == "loguniform_int", min([low, *taken]), max([high, *taken]), kind.startswith("loguniform"))
-    if isinstance(entry, list):
-        choices = [plain(v) for v in entry]
-        return CategoricalDistribution(choices + [v for v in taken if v not in choices])
+    if is_distribution(entry) or isinstance(entry, list):
+        return _widened(distribution_of([plain(v) for v in entry] if isinstance(entry, list) else entry), taken)
     if taken and all(is_number(v) for v in taken):
         integer = all(isinstance(v, int) for v in taken)
         return _range(integer, min(taken), max(taken), is_log_axis(name, taken))
     return CategoricalDistribution(sorted(taken, key=str))
+
+
+def _widened(dist: BaseDistribution, taken: list) -> BaseDistribution:
+    """``dist`` grown to hold every value ``taken`` (a value rounded at sampling, a grid point added later)."""
+    if isinstance(dist, CategoricalDistribution):
+        return CategoricalDistribution(list(dist.choices) + [v for v in taken if v not in dist.choices])
+    return _range(isinstance(dist, IntDistribution), min([dist.low, *taken]), max([dist.high, *taken]), dist.log)
 
 
 def _range(integer: bool, low, high, log: bool) -> BaseDistribution:
@@ -80,11 +84,10 @@ def study_from_trials(trials: pd.DataFrame, metric: str, space: Mapping | None =
     table = trial_table(trials, metric)
     columns = tuned_parameters(trials) if parameters is None else list(parameters)
     distributions = {c.removeprefix(PARAM): distribution(c.removeprefix(PARAM), table[c], space) for c in columns}
-    direction = "minimize" if lower_is_better(metric) else "maximize"
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "a new study created" line per figure
     try:
-        study = optuna.create_study(direction=direction)
+        study = optuna.create_study(direction=direction(metric))
     finally:
         optuna.logging.set_verbosity(verbosity)
     ranked = set(usable(table)["trial"])
