@@ -122,6 +122,7 @@ def write_study(trials: pd.DataFrame, histories: pd.DataFrame, settings: dict, p
 
     metric = model_metric(settings)
     frozen = study_trials(trials, histories, metric, settings["params"])
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "a new study created" says nothing the log does not
     with atomic_path(path) as tmp:
         storage = optuna.storages.RDBStorage(f"sqlite:///{tmp}")
         study = optuna.create_study(storage=storage, study_name=trials["model"].iloc[0], direction=direction(metric))
