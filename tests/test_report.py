@@ -21,7 +21,7 @@ import pytest
 from workflow_helpers import ROOT, snakemake
 
 from mfsweep.pipeline import report_jobs
-from mfsweep.pipeline.figures import MODEL_FIGURES
+from mfsweep.pipeline.figures import MODEL_FIGURES, SPLIT_FIGURES
 from mfsweep.trials import select_best
 
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
@@ -382,7 +382,7 @@ def test_report_opens_without_errors_and_shows_every_figure_and_table(report, ch
 
     expected = expected_files(workdir)
     per_model = len(MODEL_FIGURES)  # the figures and the two tables of each model
-    assert sum(expected.values()) == len(MODELS) * per_model + 2  # and per split: comparison, cost
+    assert sum(expected.values()) == len(MODELS) * per_model + len(SPLIT_FIGURES)  # comparison, cost, progress
     assert {f"{name}.svg" for name in TUNING_FIGURES} <= set(expected)
     assert missing_views(record, expected) == Counter(), record["views"]
     assert not [view for view in record["views"] if "missing" in view or view["kind"] == "none"]
