@@ -148,3 +148,12 @@ def test_two_clean_runs_give_identical_factors_and_metrics(sweep, tmp_path):
         with np.load(path) as a, np.load(twin) as b:
             assert sorted(a.files) == sorted(b.files)
             assert all(np.array_equal(a[key], b[key]) for key in a.files), path
+
+
+def test_summaries_of_an_earlier_version_are_brought_up_to_date(sweep, tmp_path):
+    """A sweep collected before optuna.db and the CSV exports existed: the default target collects it again."""
+    earlier = tmp_path / "earlier"
+    shutil.copytree(sweep, earlier, symlinks=True)
+    (summary(earlier, "sgd-biased") / "optuna.db").unlink()
+    jobs = planned_jobs(earlier, config=TINY)
+    assert jobs.get("collect") == 1 and "train" not in jobs and "evaluate" not in jobs

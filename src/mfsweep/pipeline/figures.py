@@ -9,6 +9,8 @@ from mfsweep.pipeline import paths
 
 #: The summary files of a model that figures read, by the name a job sees them under.
 SUMMARY_FILES = {"trials": "trials.parquet", "history": "history.parquet", "best": "best.json"}
+#: The summaries that are read by people and other tools, not by figures.
+EXPORTS = ("trials.csv", "best.csv", "optuna.db")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from mfsweep.io import check_zip, parquet_rows, read_json
 from mfsweep.pipeline import config as configuration
 from mfsweep.pipeline import paths
-from mfsweep.pipeline.figures import FIGURES, SUMMARY_FILES
+from mfsweep.pipeline.figures import EXPORTS, FIGURES, SUMMARY_FILES
 from mfsweep.search import ADAPTIVE_METHODS
 from mfsweep.trials import lower_is_better, model_metric, predicts_ratings
 
@@ -160,7 +160,7 @@ def targets(config: dict) -> list[str]:
     out = []
     for dataset, split, model in experiment_models(config):
         summary = paths.build(paths.SUMMARY, dataset=dataset, split=split, model=model)
-        out += [paths.file(summary, name) for name in SUMMARY_FILES.values()]
+        out += [paths.file(summary, name) for name in (*SUMMARY_FILES.values(), *EXPORTS)]
         out += [path for f in FIGURES if f.per_model for path in f.outputs(dataset=dataset, split=split, model=model)]
     for dataset, split in dict.fromkeys((d, s) for d, s, _ in experiment_models(config)):
         out += [path for f in FIGURES if not f.per_model for path in f.outputs(dataset=dataset, split=split)]
