@@ -505,4 +505,8 @@ def test_search_progress_figure_marks_rounds(trials, tmp_path):
     text = svg_text(path)
     assert "Search progress: synth / kfold" in text
     assert "sgd-biased (6 trials, 3 rounds)" in text and "als-biased (2 trials, 1 round)" in text
+    ndcg = in_rounds(trial_rows("wals", specs={t: SPECS[t] for t in ("t01", "t02")}), size=8)
+    path = tmp_path / "two_rows.svg"
+    plots.plot_search_progress({"sgd-biased": (in_rounds(trials), "RMSE"), "wals": (ndcg, "NDCG@10")}, path)
+    assert "wals (2 trials, 1 round)" in svg_text(path)  # the second row's models are in the legend too
     assert "end of a round" in text and "training seconds, summed over trials and folds" in text

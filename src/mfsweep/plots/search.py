@@ -46,7 +46,7 @@ def plot_search_progress(trials_by_model: Mapping[str, tuple[pd.DataFrame, str]]
         row[0].set_ylabel(metric_label(metric))
         for ax, (_, label) in zip(row, PROGRESS_AXES):
             ax.set_xlabel(label)
-    add_legend(fig, axes[0, 0])
+    add_legend(fig, *axes[:, 0])  # every row's models
     save_svg(fig, path)
 
 

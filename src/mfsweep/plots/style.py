@@ -207,11 +207,16 @@ def suptitle(fig: Figure, name: str, context: str | None) -> None:
     fig.suptitle(f"{name}: {context}" if context else name)
 
 
-def add_legend(fig: Figure, ax) -> None:
-    """The axes' legend entries below the plotting area (never over the data or the title)."""
-    handles, labels = ax.get_legend_handles_labels()
-    if not handles:
+def add_legend(fig: Figure, *axes) -> None:
+    """The legend entries of ``axes`` (each label once) below the plotting area (never over
+    the data or the title)."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if not entries:
         return
+    labels, handles = list(entries), list(entries.values())
     labels = [textwrap.fill(label, 60) for label in labels]
     per_line = fig.get_figwidth() * 17  # characters of 8 pt text across the figure
     fit = int(per_line // (max(len(line) for label in labels for line in label.splitlines()) + 6))
