@@ -150,7 +150,7 @@ def test_rounds_go_through_sbatch_but_their_proposals(tpe_runs):
     assert len(units) == 2 + 4  # sgd-biased: a batch of 3 trials a round; als-biased: 2 lone trials a round
     # A dry run stops at the first rounds' checkpoints, before the data: one prepare, one split a fold.
     check_submissions(cluster, log, 1 + folds, len(units) * folds)
-    assert log.count("localrule propose") == len(MODELS) * len(ROUNDS)
+    assert log.count("localcheckpoint propose:") == len(MODELS) * len(ROUNDS)
     assert not list((cluster / ".snakemake" / "slurm_logs").glob("rule_propose"))
     assert not {"propose", "train", "evaluate"} & set(planned_jobs(cluster, config=TINY_TPE))
 
