@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -100,23 +101,24 @@ def tpe_runs(slurm, tmp_path_factory):
     return local_and_slurm_runs(tmp_path_factory, TINY_TPE)
 
 
-def check_submissions(cluster: Path, log: str, alone: int, trains: int) -> list[str]:
-    """Each of ``alone`` jobs and each train (grouped with its evaluate) was one sbatch job with its own
-    log, and the summaries ran on this host; returns the SLURM job ids."""
+def check_submissions(cluster: Path, log: str, jobs: dict[str, int]) -> None:
+    """Each sbatch job was submitted once and left its log, as many in each slurm log folder
+    (``rule_<name>``, ``group_<group>_<rules>``) as ``jobs`` says; the summaries ran on this host."""
     job_ids = SUBMITTED.findall(log)
-    assert len(job_ids) == len(set(job_ids)) == alone + trains
-    logs = list((cluster / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert len(job_ids) == len(set(job_ids)) == sum(jobs.values())
+    root = cluster / ".snakemake" / "slurm_logs"
+    logs = list(root.rglob("*.log"))
     assert {path.stem for path in logs} == set(job_ids)
-    assert sum(path.parent.name.startswith("group_trial") for path in logs) == trains
+    assert Counter(path.relative_to(root).parts[0] for path in logs) == Counter(jobs)
     assert "localrule collect" in log and "localrule select_best" in log
-    return job_ids
 
 
 def test_every_job_but_the_local_ones_went_through_sbatch(runs, tmp_path):
     _, cluster, log = runs
     planned = planned_jobs(tmp_path, config=TINY)
     assert planned["train"] == planned["evaluate"]
-    check_submissions(cluster, log, sum(planned.get(rule, 0) for rule in ALONE), planned["train"])
+    alone = {f"rule_{rule}": planned[rule] for rule in ALONE if rule in planned}
+    check_submissions(cluster, log, {**alone, "group_trial_evaluate_train": planned["train"]})
 
 
 def without_timings(frame: pd.DataFrame) -> pd.DataFrame:
@@ -143,15 +145,23 @@ def test_results_equal_a_local_run(runs):
 # The rounds' checkpoint `propose` is a localrule (workflow/rules/search.smk): it runs in a
 # second on a few records, and the scheduler reads its round file at once to add the round's
 # trains, so an sbatch job would only add queueing and latency-wait to every round.
+# A round's trains join the DAG when its round file is read, but its evaluates only when the
+# next round is proposed (the summaries ask for every round's metrics, and the next proposal
+# needs only records and histories): the trains of every round but the last are sbatch jobs
+# of their own, and so are their evaluates; the last round's go as one job each, with their evaluates.
 def test_rounds_go_through_sbatch_but_their_proposals(tpe_runs):
     _, cluster, log = tpe_runs
     folds = yaml.safe_load(TINY_TPE.read_text())["splits"]["kfold"]["folds"]
-    units = [unit for model in MODELS for r in ROUNDS for unit in json.loads(round_file(cluster, model, r).read_text())["units"]]
-    assert len(units) == 2 + 4  # sgd-biased: a batch of 3 trials a round; als-biased: 2 lone trials a round
+
+    def trains(r):  # a train job is a unit on a fold
+        return folds * sum(len(json.loads(round_file(cluster, model, r).read_text())["units"]) for model in MODELS)
+
+    assert [trains(r) for r in ROUNDS] == [6, 6]  # sgd-biased: a batch of 3 trials a round; als-biased: 2 lone trials
+    earlier = sum(trains(r) for r in ROUNDS[:-1])
     # A dry run stops at the first rounds' checkpoints, before the data: one prepare, one split a fold.
-    check_submissions(cluster, log, 1 + folds, len(units) * folds)
+    check_submissions(cluster, log, {"rule_prepare": 1, "rule_split": folds, "group_trial_train": earlier,
+                                     "group_trial_evaluate": earlier, "group_trial_evaluate_train": trains(ROUNDS[-1])})
     assert log.count("localcheckpoint propose:") == len(MODELS) * len(ROUNDS)
-    assert not list((cluster / ".snakemake" / "slurm_logs").glob("rule_propose"))
     assert not {"propose", "train", "evaluate"} & set(planned_jobs(cluster, config=TINY_TPE))
 
 
