@@ -1,5 +1,7 @@
-"""The tiny sweep on a real one-node SLURM: every job goes through sbatch, and the
-results equal a local run's.
+"""The tiny sweeps on a real one-node SLURM: every job but the local rules goes through
+sbatch, and the results equal a local run's. The sweep in rounds (tests/configs/tiny_tpe.yaml)
+checks that the checkpoint `propose` re-evaluates the DAG under the slurm executor: its
+rounds, trials and pruning equal the local run's.
 
 Part of `make test` wherever SLURM can be installed (`make test-cluster` runs it
 alone; MFSWEEP_CLUSTER_TESTS=0 switches it off). It installs packages and starts
@@ -13,16 +15,19 @@ import os
 import re
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from workflow_helpers import ROOT, planned_jobs, snakemake
+import yaml
+from workflow_helpers import ROOT, planned_jobs, round_file, snakemake, summary
 
 pytestmark = pytest.mark.cluster
 
 CLUSTER = ROOT / "tests" / "cluster"
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+TINY_TPE = ROOT / "tests" / "configs" / "tiny_tpe.yaml"
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 # This cluster has no accounting database, so sacct answers nothing: poll with squeue
 # (MinJobAge=300 keeps finished jobs listed), early and often for seconds-long jobs.
@@ -33,6 +38,7 @@ SLURM_ARGS = ("--workflow-profile", str(PROFILE), "--slurm-status-command", "squ
 ALONE = ("download", "prepare", "split")
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
 MODELS = ("als-biased", "sgd-biased")
+ROUNDS = (1, 2)  # tiny_tpe.yaml: both models search in two rounds
 
 
 def switched_off() -> bool:
@@ -76,42 +82,97 @@ def test_sbatch_runs_a_job_on_this_node(slurm, tmp_path):
     assert state.stdout.strip() == "COMPLETED"
 
 
+def local_and_slurm_runs(factory, config: Path) -> tuple[Path, Path, str]:
+    """A local run and a run through sbatch of ``config``: both folders and the sbatch run's log."""
+    local = factory.mktemp("local")
+    snakemake(local, "--cores", "1", config=config)
+    cluster = factory.mktemp("slurm")
+    result = snakemake(cluster, *SLURM_ARGS, config=config)
+    return local, cluster, result.stdout + result.stderr
+
+
 @pytest.fixture(scope="module")
 def runs(slurm, tmp_path_factory):
-    local = tmp_path_factory.mktemp("local")
-    snakemake(local, "--cores", "1", config=TINY)
-    cluster = tmp_path_factory.mktemp("slurm")
-    result = snakemake(cluster, *SLURM_ARGS, config=TINY)
-    return local, cluster, result.stdout + result.stderr
+    return local_and_slurm_runs(tmp_path_factory, TINY)
+
+
+@pytest.fixture(scope="module")
+def tpe_runs(slurm, tmp_path_factory):
+    return local_and_slurm_runs(tmp_path_factory, TINY_TPE)
+
+
+def check_submissions(cluster: Path, log: str, jobs: dict[str, int]) -> None:
+    """Each sbatch job was submitted once and left its log, as many in each slurm log folder
+    (``rule_<name>``, ``group_<group>_<rules>``) as ``jobs`` says; the summaries ran on this host."""
+    job_ids = SUBMITTED.findall(log)
+    assert len(job_ids) == len(set(job_ids)) == sum(jobs.values())
+    root = cluster / ".snakemake" / "slurm_logs"
+    logs = list(root.rglob("*.log"))
+    assert {path.stem for path in logs} == set(job_ids)
+    assert Counter(path.relative_to(root).parts[0] for path in logs) == Counter(jobs)
+    assert "localrule collect" in log and "localrule select_best" in log
 
 
 def test_every_job_but_the_local_ones_went_through_sbatch(runs, tmp_path):
     _, cluster, log = runs
     planned = planned_jobs(tmp_path, config=TINY)
     assert planned["train"] == planned["evaluate"]
-    job_ids = SUBMITTED.findall(log)
-    assert len(job_ids) == len(set(job_ids)) == sum(planned.get(rule, 0) for rule in ALONE) + planned["train"]
-    logs = list((cluster / ".snakemake" / "slurm_logs").rglob("*.log"))
-    assert {path.stem for path in logs} == set(job_ids)
-    assert sum(path.parent.name.startswith("group_trial") for path in logs) == planned["train"]
-    assert "localrule collect" in log and "localrule select_best" in log
-
-
-def summary(workdir: Path, model: str) -> Path:
-    return workdir / "results" / "summary" / "synth" / "kfold" / model
+    alone = {f"rule_{rule}": planned[rule] for rule in ALONE if rule in planned}
+    check_submissions(cluster, log, {**alone, "group_trial_evaluate_train": planned["train"]})
 
 
 def without_timings(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[[c for c in frame.columns if "seconds" not in c]]
 
 
+def assert_same_table(local: Path, cluster: Path, model: str, name: str) -> pd.DataFrame:
+    """A summary table of the sbatch run equals the local run's but for timings; returns it."""
+    here = pd.read_parquet(summary(local, model) / name)
+    there = pd.read_parquet(summary(cluster, model) / name)
+    pd.testing.assert_frame_equal(without_timings(there), without_timings(here), check_exact=True)
+    return there
+
+
 def test_results_equal_a_local_run(runs):
     local, cluster, _ = runs
     for model in MODELS:
-        here = pd.read_parquet(summary(local, model) / "trials.parquet")
-        there = pd.read_parquet(summary(cluster, model) / "trials.parquet")
-        assert len(there) == 6
-        pd.testing.assert_frame_equal(without_timings(there), without_timings(here), check_exact=True)
+        assert len(assert_same_table(local, cluster, model, "trials.parquet")) == 6
         best_here = json.loads((summary(local, model) / "best.json").read_text())
         best_there = json.loads((summary(cluster, model) / "best.json").read_text())
         assert best_there["trial"] == best_here["trial"] and best_there["test"] == best_here["test"]
+
+
+# The rounds' checkpoint `propose` is a localrule (workflow/rules/search.smk): it runs in a
+# second on a few records, and the scheduler reads its round file at once to add the round's
+# trains, so an sbatch job would only add queueing and latency-wait to every round.
+# A round's trains join the DAG when its round file is read, but its evaluates only when the
+# next round is proposed (the summaries ask for every round's metrics, and the next proposal
+# needs only records and histories): the trains of every round but the last are sbatch jobs
+# of their own, and so are their evaluates; the last round's go as one job each, with their evaluates.
+def test_rounds_go_through_sbatch_but_their_proposals(tpe_runs):
+    _, cluster, log = tpe_runs
+    folds = yaml.safe_load(TINY_TPE.read_text())["splits"]["kfold"]["folds"]
+
+    def trains(r):  # a train job is a unit on a fold
+        return folds * sum(len(json.loads(round_file(cluster, model, r).read_text())["units"]) for model in MODELS)
+
+    assert [trains(r) for r in ROUNDS] == [6, 6]  # sgd-biased: a batch of 3 trials a round; als-biased: 2 lone trials
+    earlier = sum(trains(r) for r in ROUNDS[:-1])
+    # A dry run stops at the first rounds' checkpoints, before the data: one prepare, one split a fold.
+    check_submissions(cluster, log, {"rule_prepare": 1, "rule_split": folds, "group_trial_train": earlier,
+                                     "group_trial_evaluate": earlier, "group_trial_evaluate_train": trains(ROUNDS[-1])})
+    assert log.count("localcheckpoint propose:") == len(MODELS) * len(ROUNDS)
+    assert not {"propose", "train", "evaluate"} & set(planned_jobs(cluster, config=TINY_TPE))
+
+
+def test_rounds_and_pruning_equal_a_local_run(tpe_runs):
+    local, cluster, _ = tpe_runs
+    for model in MODELS:
+        for r in ROUNDS:
+            assert round_file(cluster, model, r).read_text() == round_file(local, model, r).read_text()
+        assert not round_file(cluster, model, len(ROUNDS) + 1).exists()
+        trials = assert_same_table(local, cluster, model, "trials.parquet")
+        assert list(trials.drop_duplicates("trial")["round"].value_counts().sort_index().index) == list(ROUNDS)
+        assert_same_table(local, cluster, model, "history.parquet")
+    stops = pd.concat(pd.read_parquet(summary(cluster, m) / "trials.parquet") for m in MODELS)["stop_reason"]
+    assert (stops == "pruned").any() and (stops != "pruned").any()

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import ROOT, planned_jobs, snakemake
+from workflow_helpers import ROOT, planned_jobs, snakemake, summary
 
 pytestmark = pytest.mark.workflow
 
@@ -44,10 +44,6 @@ def sweep(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("sweep")
     snakemake(workdir, "--cores", "2", config=TINY)
     return workdir
-
-
-def summary(workdir, model):
-    return workdir / "results" / "summary" / "synth" / "kfold" / model
 
 
 def test_sweep_draws_every_figure(sweep):

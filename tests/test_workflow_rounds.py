@@ -7,7 +7,7 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import ROOT, planned_jobs, snakemake
+from workflow_helpers import ROOT, planned_jobs, round_file, snakemake, summary
 
 from mfsweep.pipeline.config import validate
 
@@ -22,14 +22,6 @@ def sweep(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("rounds")
     snakemake(workdir, "--cores", "2", config=TINY_TPE)
     return workdir
-
-
-def summary(workdir, model):
-    return workdir / "results" / "summary" / "synth" / "kfold" / model
-
-
-def round_file(workdir, model, r):
-    return workdir / "results" / "search" / "synth" / "kfold" / model / f"round{r}.json"
 
 
 def rounds(workdir, model):

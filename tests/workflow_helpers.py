@@ -29,3 +29,13 @@ def planned_jobs(workdir: Path, *args: str, config: Path | None = None) -> dict[
         if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total",):
             counts[parts[0]] = int(parts[1])
     return counts
+
+
+def summary(workdir: Path, model: str, dataset: str = "synth", split: str = "kfold") -> Path:
+    """The folder of a model's summary files (trials.parquet, best.json, ...)."""
+    return workdir / "results" / "summary" / dataset / split / model
+
+
+def round_file(workdir: Path, model: str, r: int, dataset: str = "synth", split: str = "kfold") -> Path:
+    """The trials round ``r`` of a model searched in rounds proposed."""
+    return workdir / "results" / "search" / dataset / split / model / f"round{r}.json"
