@@ -19,7 +19,7 @@ run: $(STAMP)
 
 # Everything but the peer comparisons, whose libraries are not in the test extra.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m 'not peers and not cluster'
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m 'not peers and not cluster'
 
 # The sweep on a one-node SLURM that the test installs and starts (needs root and apt-get).
 test-cluster: $(STAMP)
