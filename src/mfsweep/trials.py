@@ -195,7 +195,7 @@ def tuned_parameters(trials: pd.DataFrame) -> list[str]:
 def trial_status(stop_reasons: pd.Series) -> str:
     """``failed`` or ``diverged`` when any fold was (the trial is then unusable), else ``ok``."""
     reasons = set(stop_reasons)
-    for status in ("failed", "diverged"):
+    for status in UNUSABLE:  # failed before diverged
         if status in reasons:
             return status
     return "ok"
