@@ -262,17 +262,14 @@ def evaluate_trial(record: dict, evaluation: dict, data: TestData, model_path) -
 def collect(snakemake) -> None:
     """The trial and history tables of a model (with each trial's round and proposal order),
     and the same trials in an Optuna storage for optuna-dashboard."""
-    from mfsweep.pipeline.search_jobs import order_of, with_order, write_study
-    from mfsweep.trials import collect_histories, collect_trials
+    from mfsweep.pipeline.search_jobs import order_of, read_results, write_study
 
     with job(snakemake):
-        records = ((paths.fold_of(path), record) for path in snakemake.input.metrics for record in read_json(path))
         rounds = [read_json(path) for path in snakemake.input.rounds]
         order = order_of(rounds) if rounds else snakemake.params.order
-        trials = with_order(collect_trials(records), order)
+        trials, histories = read_results(snakemake.input.metrics, snakemake.input.histories, order)
         write_parquet(trials, snakemake.output.trials)
         write_csv(trials, snakemake.output.trials_csv)
-        histories = collect_histories((paths.fold_of(path), read_parquet(path)) for path in snakemake.input.histories)
         write_parquet(histories, snakemake.output.history)
         log.info("%d trial x fold rows; stop reasons: %s", len(trials), trials["stop_reason"].value_counts().to_dict())
         stored = write_study(trials, histories, snakemake.params.settings, snakemake.output.optuna)

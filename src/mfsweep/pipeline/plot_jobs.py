@@ -119,8 +119,8 @@ def plot_search_progress(snakemake) -> None:
         if not snakemake.input.trials:
             raise ValueError(f"no experiment runs a model on {split_context(snakemake.wildcards)}: no search to draw")
         metrics = {paths.model_of(path): read_json(path)["selection_metric"] for path in snakemake.input.best}
-        by_model = {paths.model_of(path): (pd.read_parquet(path), metrics[paths.model_of(path)])
-                    for path in snakemake.input.trials}
+        by_model = {model: (read_parquet(path), metrics[model])
+                    for model, path in ((paths.model_of(path), path) for path in snakemake.input.trials)}
         plots.plot_search_progress(by_model, snakemake.output[0], context=split_context(snakemake.wildcards))
         log.info("search progress of %d models: %s", len(by_model), list(by_model))
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from mfsweep.io import atomic_path, read_json, write_json
+from mfsweep.io import atomic_path, read_json, read_parquet, write_json
 from mfsweep.pipeline import paths
 from mfsweep.pipeline.jobs import job
 from mfsweep.trials import UNUSABLE, collect_histories, collect_trials, model_metric
@@ -41,11 +41,17 @@ def propose(snakemake) -> None:
 
 def earlier_results(record_paths: Iterable[str], history_paths: Iterable[str], rounds: list[dict]):
     """The trial x fold table (with round and proposal order) and the histories of the earlier rounds."""
+    return read_results(record_paths, history_paths, order_of(rounds))
+
+
+def read_results(record_paths: Iterable[str], history_paths: Iterable[str], order) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The trial x fold table of these units' records (with each trial's round and proposal
+    ``order``) and their histories; empty tables when there is no record."""
     records = [(paths.fold_of(path), record) for path in record_paths for record in read_json(path)]
     if not records:
         return pd.DataFrame(), pd.DataFrame()
-    trials = with_order(collect_trials(records), order_of(rounds))
-    histories = collect_histories((paths.fold_of(path), pd.read_parquet(path)) for path in history_paths)
+    trials = with_order(collect_trials(records), order)
+    histories = collect_histories((paths.fold_of(path), read_parquet(path)) for path in history_paths)
     return trials, histories
 
 
