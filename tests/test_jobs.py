@@ -138,3 +138,15 @@ def test_same_inputs_same_factors_and_metrics(fold, tmp_path):
         assert sorted(a.files) == sorted(b.files)
         for key in a.files:
             assert np.array_equal(a[key], b[key]), key
+
+
+def test_explicit_wals_keeps_its_epoch_by_rmse(fold, tmp_path):
+    """A wals trial with target rating is a rating model: stopped, kept and recorded on RMSE
+    (the unit of a train job carries no model params, only the trial's)."""
+    params = {"target": "rating", "unobserved_weight": 0.0, "alpha": 10.0, "embedding_size": 4}
+    run_train(fold, tmp_path / "out", {"dddddddddd": params}, kind="wals")
+    (record,) = json.loads((tmp_path / "out" / "record.json").read_text())
+    history = pd.read_parquet(tmp_path / "out" / "history.parquet")
+    assert record["selection_metric"] == "RMSE"
+    assert record["best_epoch"] == int(history.loc[history["RMSE"].idxmin(), "epoch"])
+    assert record["validation"]["RMSE"] == pytest.approx(history["RMSE"].min())

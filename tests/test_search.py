@@ -110,3 +110,14 @@ def test_a_loguniform_int_range_holding_no_integer_is_refused():
         expand(model)
     model["params"]["embedding_size"] = {"loguniform_int": [1.2, 2.8]}
     assert {params["embedding_size"] for params in expand(model).values()} == {2}
+
+
+@pytest.mark.parametrize("method", ["grid", "random", "tpe"])
+def test_the_target_of_wals_is_not_a_search_axis(method):
+    """It decides the selection metric, which every trial of a model shares."""
+    model = {"kind": "wals", "search": {"method": method, "trials": 2, "seed": 0},
+             "params": {"target": ["rating", "preference"], "embedding_size": 4}}
+    with pytest.raises(SearchError, match="params.target: cannot be searched"):
+        expand(model)
+    model["params"]["target"] = "rating"
+    assert method == "tpe" or all(t["target"] == "rating" for t in expand(model).values())

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from mfsweep.models import create
-from mfsweep.trials import nest_params
+from mfsweep.trials import METRIC_PARAMS, nest_params
 
 DISTRIBUTIONS = ("uniform", "loguniform", "loguniform_int")
 #: Search methods whose trials are known from the config alone.
@@ -101,6 +101,9 @@ def is_number(value) -> bool:
 
 
 def _check_axis(name: str, value, method: str) -> None:
+    if name in METRIC_PARAMS and (isinstance(value, list) or is_distribution(value)):
+        raise SearchError(f"params.{name}: cannot be searched, as it decides the metric the model is stopped "
+                          f"and selected on (RMSE or NDCG); give one value, and a model for each value")
     if isinstance(value, list):
         if not value:
             raise SearchError(f"params.{name}: empty list; give at least one value")

@@ -95,6 +95,11 @@ def predicts_ratings(kind: str, params: Mapping | None = None) -> bool:
     return kind not in IMPLICIT_KINDS or (params or {}).get("target") == "rating"
 
 
+#: Parameters whose value decides whether a model predicts ratings, and so its selection
+#: metric: fixed per model, never a search axis.
+METRIC_PARAMS = ("target",)
+
+
 def rating_rows(trials: pd.DataFrame) -> pd.Series:
     """``predicts_ratings`` of each row of a trial table (by its ``kind`` and ``param.target``)."""
     target = trials[f"{PARAM}target"] if f"{PARAM}target" in trials else pd.Series(None, index=trials.index)
@@ -106,10 +111,17 @@ def selection_metric(kind: str, params: Mapping | None = None) -> str:
     return "RMSE" if predicts_ratings(kind, params) else "NDCG"
 
 
-def model_metric(settings: Mapping) -> str:
-    """The validation metric a configured model is stopped and selected on."""
+def model_metric(settings: Mapping, params: Mapping | None = None) -> str:
+    """The validation metric a model is stopped and selected on: the one rule for a
+    configured model (``settings``: kind, early_stopping, params) and for each of its
+    trials (``params``: the trial's parameters, in place of the configured ones).
+
+    The early-stopping metric when one is set, else ``selection_metric`` of the kind and
+    parameters. A model's trials share it: the parameter that changes it (``target``)
+    cannot be a search axis (the config validation refuses that).
+    """
     return ((settings.get("early_stopping") or {}).get("metric")
-            or selection_metric(settings["kind"], settings.get("params")))
+            or selection_metric(settings["kind"], settings.get("params") if params is None else params))
 
 
 # ----- parameters ---------------------------------------------------------------------------

@@ -173,7 +173,7 @@ def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_f
     from mfsweep.trials import model_metric
 
     stopping = unit["early_stopping"]
-    metric = model_metric(unit)
+    metric = model_metric(unit, params)
     record = {"model": unit["model"], "kind": unit["kind"], "trial": trial, "params": params,
               "max_epochs": unit["max_epochs"], "selection_metric": metric}
     log.info("%s trial %s: params %s", unit["model"], trial, params)
