@@ -40,4 +40,5 @@ include: "workflow/rules/plots.smk"
 rule all:
     input:
         mf.targets(config),
+        mf.missing_files(config, TRIALS, UNITS),  # of collected sweeps: made again, and what follows
     default_target: True

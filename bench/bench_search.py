@@ -71,7 +71,8 @@ def run_search(config: dict) -> pd.DataFrame:
     import optuna
 
     from mfsweep.pipeline.jobs import TrainingData, train_trial
-    from mfsweep.pipeline.search_jobs import fold_thresholds, propose_round, with_order
+    from mfsweep.pipeline.search_jobs import propose_round, with_order
+    from mfsweep.rounds import fold_thresholds
     from mfsweep.trials import collect_histories, collect_trials, model_metric
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

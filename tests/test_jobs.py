@@ -37,12 +37,13 @@ def unit(trials, kind="als-biased"):
             "early_stopping": {"metric": None, "patience": 3, "min_delta": 0.001}, "trials": trials}
 
 
-def run_train(fold, out, trials, fail_fast=False, kind="als-biased"):
-    out.mkdir(exist_ok=True)
+def run_train(fold, out, trials, fail_fast=False, kind="als-biased", pruning=None):
+    out.mkdir(parents=True, exist_ok=True)
     snakemake = SimpleNamespace(
         input=fold, threads=1, log=[str(out / "train.log")], config={"any": "config"},
         output=SimpleNamespace(history=out / "history.parquet", model=out / "model.npz", record=out / "record.json"),
-        params=SimpleNamespace(unit=unit(trials, kind), evaluation=EVALUATION, fail_fast=fail_fast),
+        params=SimpleNamespace(unit=unit(trials, kind), evaluation=EVALUATION, fail_fast=fail_fast,
+                               pruning=pruning or {}),
     )
     jobs.train(snakemake)
     return snakemake
@@ -150,3 +151,28 @@ def test_explicit_wals_keeps_its_epoch_by_rmse(fold, tmp_path):
     assert record["selection_metric"] == "RMSE"
     assert record["best_epoch"] == int(history.loc[history["RMSE"].idxmin(), "epoch"])
     assert record["validation"]["RMSE"] == pytest.approx(history["RMSE"].min())
+
+
+def test_a_trial_trained_by_another_unit_under_the_same_settings_is_reused(fold, tmp_path):
+    """Lowering trials or changing batch or round_size moves a trial to a new unit: not trained again."""
+    first, second = tmp_path / "m" / "b000000001" / "fold0", tmp_path / "m" / "aaaaaaaaaa" / "fold0"
+    run_train(fold, first, TRIALS)
+    run_train(fold, second, {"aaaaaaaaaa": TRIALS["aaaaaaaaaa"]})
+    assert f"trial aaaaaaaaaa: reused from {first}" in (second / "train.log").read_text()
+    (before,), (after,) = ([r for r in json.loads((out / "record.json").read_text()) if r["trial"] == "aaaaaaaaaa"]
+                           for out in (first, second))
+    assert after == before  # timings included: nothing was trained
+    history = pd.read_parquet(first / "history.parquet").query("trial == 'aaaaaaaaaa'").reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(second / "history.parquet"), history)
+    with np.load(first / "model.npz") as a, np.load(second / "model.npz") as b:
+        assert sorted(b.files) == sorted(name for name in a.files if name.startswith("aaaaaaaaaa/"))
+        assert all(np.array_equal(a[name], b[name]) for name in b.files)
+
+
+def test_a_trial_under_another_pruning_reference_is_trained_again(fold, tmp_path):
+    first, second = tmp_path / "m" / "b000000001" / "fold0", tmp_path / "m" / "aaaaaaaaaa" / "fold0"
+    run_train(fold, first, TRIALS)
+    run_train(fold, second, {"aaaaaaaaaa": TRIALS["aaaaaaaaaa"]}, pruning={2: 10.0})
+    assert "reused" not in (second / "train.log").read_text()
+    (record,) = json.loads((second / "record.json").read_text())
+    assert record["training_hash"] != json.loads((first / "record.json").read_text())[0]["training_hash"]

@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 
 import optuna
 import pandas as pd
@@ -106,3 +107,77 @@ def test_a_round_proposed_again_after_a_kill_is_the_same(sweep, tmp_path):
     target.unlink()  # the propose job of round 2 was killed: its output is gone
     snakemake(sweep, "--cores", "1", str(target.relative_to(sweep)), config=TINY_TPE)
     assert target.read_text() == before
+
+
+@pytest.fixture
+def finished(sweep, tmp_path):
+    """A copy of the finished sweep (results and Snakemake's records), for a test to change."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(sweep, workdir, symlinks=True, ignore=shutil.ignore_patterns(".snakemake/locks"))
+    return workdir
+
+
+def test_raising_trials_proposes_the_new_round_and_keeps_the_earlier_ones(finished, tmp_path):
+    before = [round_file(finished, "sgd-biased", r).read_bytes() for r in (1, 2)]
+    config = yaml.safe_load(TINY_TPE.read_text())
+    config["models"]["sgd-biased"]["search"]["trials"] = 9
+    raised = tmp_path / "raised.yaml"
+    raised.write_text(yaml.safe_dump(config))
+    assert planned_jobs(finished, config=raised).get("propose") == 1
+    snakemake(finished, "--cores", "2", config=raised)
+    assert [round_file(finished, "sgd-biased", r).read_bytes() for r in (1, 2)] == before
+    third = json.loads(round_file(finished, "sgd-biased", 3).read_text())
+    assert [entry["proposed"] for entry in third["trials"]] == [6, 7, 8]
+    trials = pd.read_parquet(summary(finished, "sgd-biased") / "trials.parquet")
+    assert trials.groupby("round")["trial"].nunique().to_dict() == {1: 3, 2: 3, 3: 3}
+    assert json.loads((summary(finished, "sgd-biased") / "best.json").read_text())["trials"] == 9
+    assert pd.read_csv(summary(finished, "sgd-biased") / "best.csv")["trials"].tolist() == [9]
+
+
+def test_a_deleted_round_or_trial_file_is_made_again_with_what_follows(finished):
+    first = round_file(finished, "sgd-biased", 1)
+    proposal = first.read_bytes()
+    second = json.loads(round_file(finished, "sgd-biased", 2).read_text())
+    unit = next(iter(second["units"]))
+    history = finished / "results/trials/synth/kfold/sgd-biased" / unit / "fold1" / "history.parquet"
+    epochs = pd.read_parquet(history).drop(columns=["seconds", "cpu_seconds", "eval_seconds"], errors="ignore")
+    collected = (summary(finished, "sgd-biased") / "trials.parquet").stat().st_mtime_ns
+    first.unlink()
+    history.unlink()
+    snakemake(finished, "--cores", "2", config=TINY_TPE)
+    assert first.read_bytes() == proposal
+    again = pd.read_parquet(history).drop(columns=["seconds", "cpu_seconds", "eval_seconds"], errors="ignore")
+    pd.testing.assert_frame_equal(again, epochs)
+    assert (summary(finished, "sgd-biased") / "trials.parquet").stat().st_mtime_ns > collected
+    assert not {"propose", "train", "evaluate", "collect"} & set(planned_jobs(finished, config=TINY_TPE))
+
+
+def test_a_round_file_emptied_by_hand_is_named(finished):
+    first = round_file(finished, "sgd-biased", 1)
+    first.write_text("{}")
+    result = snakemake(finished, "-n", config=TINY_TPE, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"{first.relative_to(finished)} is not a whole round file: round, trials, units, pruning" in output
+    assert "delete results/search/synth/kfold/sgd-biased/round1.json and run snakemake again" in output
+
+
+def test_lowering_trials_reuses_the_trials_already_trained(finished, tmp_path):
+    old = json.loads(round_file(finished, "sgd-biased", 2).read_text())
+    config = yaml.safe_load(TINY_TPE.read_text())
+    config["models"]["sgd-biased"]["search"]["trials"] = 4
+    lowered = tmp_path / "lowered.yaml"
+    lowered.write_text(yaml.safe_dump(config))
+    before = pd.read_parquet(summary(finished, "sgd-biased") / "trials.parquet")
+    snakemake(finished, "--cores", "2", config=lowered)
+    (entry,) = json.loads(round_file(finished, "sgd-biased", 2).read_text())["trials"]
+    assert entry == old["trials"][0]  # the first proposal of the round, as before
+    (unit,) = json.loads(round_file(finished, "sgd-biased", 2).read_text())["units"]
+    for fold in (0, 1):
+        log = (finished / "logs/train/synth/kfold/sgd-biased" / unit / f"fold{fold}.log").read_text()
+        assert f"trial {entry['trial']}: reused from" in log
+    after = pd.read_parquet(summary(finished, "sgd-biased") / "trials.parquet")
+    assert set(after["trial"]) == set(before.loc[before["round"] == 1, "trial"]) | {entry["trial"]}
+    kept = before[before["trial"].isin(set(after["trial"]))].reset_index(drop=True)
+    evaluated = ["evaluate_seconds"]  # the new unit's evaluate job ran: its timing is its own
+    pd.testing.assert_frame_equal(after.drop(columns=evaluated), kept.drop(columns=evaluated))

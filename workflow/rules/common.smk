@@ -3,7 +3,7 @@ import re
 
 import mfsweep.pipeline.resources as res
 from mfsweep.data import MOVIELENS as MOVIELENS_ARCHIVES
-from mfsweep.io import parquet_rows, read_json
+from mfsweep.io import parquet_rows
 from mfsweep.pipeline.config import ConfigError
 
 
@@ -24,34 +24,31 @@ def round_files(dataset, split, model, last=None):
         yield checkpoints.propose.get(dataset=dataset, split=split, model=model, round=r).output[0]
 
 
-def round_units(rounds):
-    return [unit for path in rounds for unit in read_json(path)["units"]]
-
-
-def unit_files(dataset, split, model, units, name):
-    return [
-        paths.build(paths.file(paths.TRIAL, name), dataset=dataset, split=split, model=model, trial=unit, fold=fold)
-        for unit in units
-        for fold in mf.folds(config, split)
-    ]
-
-
 def unit_round(wildcards):
-    """The round file that proposed a train job's unit ([] for a model not in rounds)."""
+    """The round file that proposed a train job's unit ([] for a model not in rounds). Its
+    time does not count (ancient): the job reruns when what it takes from the file changes
+    (the trials in params.unit, the pruning reference in params.pruning), not when the
+    file is written again with the same proposal."""
     if not mf.in_rounds(config, wildcards.model):
         return []
     for path in round_files(wildcards.dataset, wildcards.split, wildcards.model):
-        if wildcards.trial in read_json(path)["units"]:
-            return [path]
+        if wildcards.trial in mf.round_units([path]):
+            return [ancient(path)]
     raise ConfigError(f"trial {wildcards.trial!r} is in no round of model {wildcards.model!r}")
+
+
+def unit_pruning(wildcards):
+    """The pruning reference of a train job's fold: epoch -> value ({}: no pruning)."""
+    rounds = unit_round(wildcards)
+    return mf.unit_pruning(rounds[0], int(wildcards.fold)) if rounds else {}
 
 
 def propose_input(wildcards):
     """The earlier rounds of a propose job, with the records and histories of their trials."""
     rounds = list(round_files(wildcards.dataset, wildcards.split, wildcards.model, last=int(wildcards.round) - 1))
-    units = round_units(rounds)
-    where = (wildcards.dataset, wildcards.split, wildcards.model, units)
-    return {"rounds": rounds, "records": unit_files(*where, "record.json"), "histories": unit_files(*where, "history.parquet")}
+    where = (config, wildcards.dataset, wildcards.split, wildcards.model, mf.round_units(rounds))
+    return {"rounds": rounds, "records": mf.unit_files(*where, "record.json"),
+            "histories": mf.unit_files(*where, "history.parquet")}
 
 
 def model_rounds(wildcards):
@@ -88,12 +85,16 @@ def unit_settings(wildcards):
     return mf.unit_settings(config, TRIALS, UNITS, wildcards.model, wildcards.trial, rounds[0] if rounds else None)
 
 
+def model_units(wildcards):
+    """The units (train jobs) of a model: those its round files list, when it is searched in rounds."""
+    if mf.in_rounds(config, wildcards.model):
+        return mf.round_units(model_rounds(wildcards))
+    return list(UNITS[wildcards.model])
+
+
 def model_files(name):
     def files(wildcards):
-        if mf.in_rounds(config, wildcards.model):
-            units = round_units(model_rounds(wildcards))
-            return unit_files(wildcards.dataset, wildcards.split, wildcards.model, units, name)
-        return mf.trial_files(config, UNITS, wildcards.dataset, wildcards.split, wildcards.model, name)
+        return mf.unit_files(config, wildcards.dataset, wildcards.split, wildcards.model, model_units(wildcards), name)
 
     return files
 

@@ -9,8 +9,8 @@ localrules:
 rule predict:
     input:
         best=f"{paths.SUMMARY}/best.json",
-        models=lambda wildcards: mf.prediction_models(config, UNITS, wildcards.dataset, wildcards.split,
-                                                      wildcards.model),
+        models=lambda wildcards: mf.prediction_models(config, wildcards.dataset, wildcards.split, wildcards.model,
+                                                      model_units(wildcards)),
         pairs=lambda wildcards: prediction_settings(wildcards)["pairs"],
         train=split_part("train").replace("{fold}", "0"),
         users=dataset_file("users"),

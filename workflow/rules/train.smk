@@ -14,6 +14,7 @@ rule train:
         record=f"{paths.TRIAL}/record.json",
     params:
         unit=unit_settings,
+        pruning=unit_pruning,
         evaluation=lambda wildcards: mf.validation_settings(config),
         fail_fast=config["fail_fast"],
     threads: train_threads

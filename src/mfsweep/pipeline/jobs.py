@@ -28,6 +28,8 @@ from mfsweep.io import (
     write_parquet,
 )
 from mfsweep.pipeline import paths
+from mfsweep.pipeline.reuse import file_digest, find_trained, training_hash
+from mfsweep.rounds import read_round
 from mfsweep.trials import UNUSABLE
 
 log = logging.getLogger("mfsweep")
@@ -118,12 +120,17 @@ def train(snakemake) -> None:
     with job(snakemake, numba_threads=True):
         unit = snakemake.params.unit
         data = TrainingData.read(snakemake.input, snakemake.params.evaluation)
-        thresholds = pruning_thresholds(snakemake.input, snakemake.output.record)
+        thresholds = snakemake.params.pruning
+        digest = file_digest(snakemake.input.train, snakemake.input.valid)
         records, histories, states = [], [], {}
         origin = {**provenance(snakemake.config), "threads": snakemake.threads}
         for trial, params in unit["trials"].items():
-            record, history, state = train_trial(unit, trial, params, data, snakemake.params.fail_fast, thresholds)
-            record.update(origin)
+            key = training_hash(unit, params, snakemake.params.evaluation, thresholds, digest, snakemake.threads)
+            trained = find_trained(snakemake.output.record, trial, key)
+            if trained is None:
+                trained = train_trial(unit, trial, params, data, snakemake.params.fail_fast, thresholds)
+            record, history, state = trained
+            record.update(origin, training_hash=key)
             records.append(record)
             histories.append(history)
             if state is not None:
@@ -131,14 +138,6 @@ def train(snakemake) -> None:
         write_parquet(pd.concat(histories, ignore_index=True), snakemake.output.history)
         write_npz(snakemake.output.model, **model_arrays(states))
         write_json(records, snakemake.output.record)
-
-
-def pruning_thresholds(inputs, record_path) -> dict[int, float]:
-    """The pruning reference of the job's fold from the unit's round file (none outside a search in rounds)."""
-    from mfsweep.pipeline.search_jobs import fold_thresholds
-
-    rounds = list(getattr(inputs, "round", []) or [])
-    return fold_thresholds(read_json(rounds[0]), paths.fold_of(record_path)) if rounds else {}
 
 
 class TrainingData:
@@ -265,7 +264,7 @@ def collect(snakemake) -> None:
     from mfsweep.pipeline.search_jobs import order_of, read_results, write_study
 
     with job(snakemake):
-        rounds = [read_json(path) for path in snakemake.input.rounds]
+        rounds = [read_round(path) for path in snakemake.input.rounds]
         order = order_of(rounds) if rounds else snakemake.params.order
         trials, histories = read_results(snakemake.input.metrics, snakemake.input.histories, order)
         write_parquet(trials, snakemake.output.trials)

@@ -1,11 +1,5 @@
-"""Job bodies of a search in rounds: ``propose`` (a checkpoint per round), and the order
-and Optuna storage of a sweep that ``collect`` writes.
-
-A round file (paths.ROUND) holds the round's trials in proposal order
-(``{"trial", "proposed", "params"}``, ``proposed`` counting from 0 over all rounds), the
-train jobs they go to (``units``: unit id -> trial ids) and the pruning reference of
-each fold (``pruning.thresholds``: fold -> epoch -> value), built from the earlier
-rounds only.
+"""Job bodies of a search in rounds: ``propose`` (a checkpoint per round, writing the round
+file of mfsweep.rounds), and the order and Optuna storage of a sweep that ``collect`` writes.
 """
 
 from __future__ import annotations
@@ -15,9 +9,10 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from mfsweep.io import atomic_path, read_json, read_parquet, write_json
+from mfsweep.io import atomic_path, read_json, read_parquet
 from mfsweep.pipeline import paths
 from mfsweep.pipeline.jobs import job
+from mfsweep.rounds import read_round, write_round
 from mfsweep.trials import UNUSABLE, collect_histories, collect_trials, model_metric
 
 log = logging.getLogger("mfsweep")
@@ -31,10 +26,10 @@ def propose(snakemake) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # a study per round: its info lines say nothing new
     with job(snakemake):
         settings = snakemake.params.settings
-        rounds = [read_json(path) for path in snakemake.input.rounds]
+        rounds = [read_round(path) for path in snakemake.input.rounds]
         trials, histories = earlier_results(snakemake.input.records, snakemake.input.histories, rounds)
         proposal = propose_round(settings, int(snakemake.wildcards.round), rounds, trials, histories)
-        write_json(proposal, snakemake.output[0])
+        write_round(proposal, snakemake.output[0])
         log.info("round %s of %s: %d trials in %d jobs, from %d earlier trials", snakemake.wildcards.round,
                  settings["model"], len(proposal["trials"]), len(proposal["units"]), len(order_of(rounds)))
 
@@ -92,14 +87,6 @@ def thresholds(settings: dict, trials: pd.DataFrame, histories: pd.DataFrame, me
     reference = prune_reference(usable, metric, pruning["method"], pruning["percentile"], pruning["min_epochs"],
                                 settings["max_epochs"] - 1)
     return {str(fold): {str(epoch): value for epoch, value in epochs.items()} for fold, epochs in reference.items()}
-
-
-def fold_thresholds(proposal: dict, fold: int) -> dict[int, float]:
-    """The pruning reference of one fold from a round file: epoch -> value (empty: no pruning)."""
-    pruning = proposal["pruning"]
-    if pruning["method"] == "none":
-        return {}
-    return {int(epoch): value for epoch, value in pruning["thresholds"].get(str(fold), {}).items()}
 
 
 # ----- order and Optuna storage -------------------------------------------------------------

@@ -7,10 +7,12 @@ import json
 import os
 from pathlib import Path
 
-from mfsweep.io import check_zip, parquet_rows, read_json
+from mfsweep.io import check_zip, parquet_rows
 from mfsweep.pipeline import config as configuration
 from mfsweep.pipeline import paths
 from mfsweep.pipeline.figures import EXPORTS, FIGURES, SUMMARY_FILES
+from mfsweep.rounds import fold_thresholds, read_round
+from mfsweep.rounds import round_units as units_of
 from mfsweep.search import ADAPTIVE_METHODS
 from mfsweep.trials import lower_is_better, model_metric, predicts_ratings
 
@@ -93,6 +95,18 @@ def round_path(dataset: str, split: str, model: str, round_index: int) -> str:
     return paths.build(paths.ROUND, dataset=dataset, split=split, model=model, round=round_index)
 
 
+def unit_pruning(round_file: str, fold: int) -> dict[int, float]:
+    """The pruning reference (epoch -> value) of a train job's fold, from the round file of its unit."""
+    with paths.advising():
+        return fold_thresholds(read_round(round_file), fold)
+
+
+def round_units(round_paths) -> list[str]:
+    """The units (train jobs) of these round files, in order; a damaged one stops the plan, naming it."""
+    with paths.advising():
+        return units_of([read_round(path) for path in round_paths])
+
+
 def propose_settings(config: dict, trials: dict, model: str, round_index: int) -> dict:
     """What a propose job needs: the search, the pruning and, for grid or random search, the round's trials."""
     settings = entry(config, "models", model)
@@ -136,13 +150,15 @@ def experiment_models(config: dict) -> list[tuple[str, str, str]]:
     return list(seen)
 
 
-def trial_files(config: dict, units: dict, dataset: str, split: str, model: str, name: str) -> list[str]:
-    """The file ``name`` of every unit x fold of one model."""
+def unit_files(config: dict, dataset: str, split: str, model: str, units, name: str,
+               folds_of: list[int] | None = None) -> list[str]:
+    """The file ``name`` of each of these units (train jobs) of one model on every fold
+    (or on the folds ``folds_of``)."""
     entry(config, "models", model)
     return [
         paths.build(paths.file(paths.TRIAL, name), dataset=dataset, split=split, model=model, trial=unit, fold=fold)
-        for unit in units[model]
-        for fold in folds(config, split)
+        for unit in units
+        for fold in (folds(config, split) if folds_of is None else folds_of)
     ]
 
 
@@ -168,6 +184,45 @@ def targets(config: dict) -> list[str]:
     return out
 
 
+# ----- files to make again -------------------------------------------------------------------
+# Snakemake makes a missing file again only when a job that needs it has to run. Once a
+# model's sweep is collected, a deleted trial, round, split or data file would stay
+# missing, and a round added by raising ``trials`` would never be proposed: collect waits
+# on the round checkpoints, whose later rounds Snakemake does not look at while the
+# collected files are up to date. The default target therefore also names every file a
+# collected model lacks, which makes it again, and everything that depends on it.
+def missing_files(config: dict, trials: dict, units: dict) -> list[str]:
+    """The files the collected models of the experiments lack, in a stable order."""
+    missing: dict[str, None] = {}
+    for dataset, split, model in experiment_models(config):
+        summary = paths.build(paths.SUMMARY, dataset=dataset, split=split, model=model)
+        if os.path.exists(paths.file(summary, SUMMARY_FILES["trials"])):
+            missing.update(dict.fromkeys(path for path in sweep_files(config, trials, units, dataset, split, model)
+                                         if not os.path.exists(path)))
+    return list(missing)
+
+
+#: What the trial files of a collected sweep are: each unit's, on each fold.
+TRIAL_FILES = ("record.json", "history.parquet", "metrics.json")
+
+
+def sweep_files(config: dict, trials: dict, units: dict, dataset: str, split: str, model: str) -> list[str]:
+    """Every file a model's collected sweep was made from: the data, the split, the round
+    files (searches in rounds: as many as the config asks for now) and each unit's files
+    (model.npz too where ``keep_models``)."""
+    out = [paths.build(paths.DATASET, dataset=dataset, table=table) for table in ("ratings", "users", "items")]
+    out += [paths.build(paths.file(paths.SPLIT, f"{part}.parquet"), dataset=dataset, split=split, fold=fold)
+            for fold in folds(config, split) for part in ("train", "valid", "test")]
+    if in_rounds(config, model):
+        rounds = [round_path(dataset, split, model, r) for r in range(1, len(round_sizes(config, trials, model)) + 1)]
+        out += rounds
+        model_units = round_units(path for path in rounds if os.path.exists(path))
+    else:
+        model_units = list(units[model])
+    names = TRIAL_FILES + (("model.npz",) if config["keep_models"] else ())
+    return out + [path for name in names for path in unit_files(config, dataset, split, model, model_units, name)]
+
+
 def predicted_models(config: dict) -> dict[tuple[str, str, str], dict]:
     """(dataset, split, model) -> the predictions settings of the experiment that asks for them."""
     out: dict[tuple[str, str, str], dict] = {}
@@ -189,12 +244,10 @@ def prediction_settings(config: dict, dataset: str, split: str, model: str) -> d
         ) from None
 
 
-def prediction_models(config: dict, units: dict, dataset: str, split: str, model: str) -> list[str]:
+def prediction_models(config: dict, dataset: str, split: str, model: str, units) -> list[str]:
     """The fold-0 model.npz of every unit of a model: the best trial is among them (which
     one is known only once best.json is written)."""
-    entry(config, "models", model)
-    return [paths.build(paths.file(paths.TRIAL, "model.npz"), dataset=dataset, split=split, model=model,
-                        trial=unit, fold=0) for unit in units[model]]
+    return unit_files(config, dataset, split, model, units, "model.npz", folds_of=[0])
 
 
 def prepare_input(config: dict, dataset: str) -> list[str]:
@@ -257,7 +310,8 @@ def unit_settings(config: dict, trials: dict, units: dict, model: str, unit: str
     (for a model in rounds, as its round file lists them)."""
     settings = entry(config, "models", model)
     if round_file is not None:
-        proposed = read_json(round_file)
+        with paths.advising():
+            proposed = read_round(round_file)
         units = {model: proposed["units"]}
         trials = {model: {item["trial"]: item["params"] for item in proposed["trials"]}}
     try:
