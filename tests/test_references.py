@@ -38,12 +38,15 @@ def test_reference_config_plans_its_sweep(path, tmp_path, monkeypatch):
               for model, ids in trials.items()}
     assert counts == TRIALS[path.stem]
     units = workflow.units(config, trials)
-    folds = config["splits"][config["experiments"][0]["split"]]["folds"]
+    runs = workflow.experiment_models(config)          # (dataset, split, model), each once
+    folds = {split: config["splits"][split]["folds"] for _, split, _ in runs}
     jobs = planned_jobs(tmp_path, config=path)
     # a search in rounds plans its first proposal; its trials are known once that has run
-    assert jobs.get("propose", 0) == len(rounds)
-    planned = sum(len(ids) for model, ids in units.items() if model not in rounds)
-    assert jobs.get("train", 0) == jobs.get("evaluate", 0) == folds * planned
+    assert jobs.get("propose", 0) == sum(model in rounds for _, _, model in runs)
+    planned = sum(folds[split] * len(units[model]) for _, split, model in runs if model not in rounds)
+    assert jobs.get("train", 0) == jobs.get("evaluate", 0) == planned
+    datasets = {dataset for dataset, _, _ in runs}
+    split_folds = sum(folds[split] for _, split in {(dataset, split) for dataset, split, _ in runs})
     data_jobs = (jobs.get("download"), jobs.get("prepare"), jobs.get("split"))
-    assert data_jobs == ((1, 1, folds) if planned else (None, None, None))
+    assert data_jobs == ((len(datasets), len(datasets), split_folds) if planned else (None, None, None))
     assert jobs.get("predict", 0) == len(workflow.predicted_models(config))
