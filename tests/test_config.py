@@ -70,7 +70,7 @@ def broken(edit):
          "models.als.early_stopping.metric: 'NDCG@50' is not a validation metric"),
         # a dataset entry holds only the keys its source reads
         (lambda c: c["datasets"].update(mine={"source": "file", "path": "r.csv", "seperator": ";"}),
-         "datasets.mine: 'seperator' is not allowed; allowed: source, path, sep, columns, duplicates, seed"),
+         "datasets.mine: 'seperator' is not allowed; allowed: source, path, sep, header, columns, duplicates, seed"),
         (lambda c: c["datasets"]["synth"].update(userz=5), "datasets.synth: 'userz' is not allowed"),
         (lambda c: c["datasets"].update(ml={"source": "movielens", "path": "x.zip"}),
          "datasets.ml: 'path' is not allowed; allowed: source, name, duplicates, seed"),

@@ -339,6 +339,15 @@ def test_headerless_file_read_with_a_header_is_refused(tmp_path):
                  "columns": {"user": "u", "item": 1, "rating": 2}}, tmp_path / "out")
 
 
+def test_a_numeric_header_is_quoted_as_the_file_has_it(tmp_path):
+    path = write(tmp_path, "r.csv", "7,3,3\n5,3,1\n")   # pandas reads the repeated 3 as 3.1
+    with pytest.raises(DataError, match=r"the first row \['7', '3', '3'\] looks like data"):
+        prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+    path = write(tmp_path, "r.dat", "7::3::3\n5::3::1\n")
+    with pytest.raises(DataError, match=r"the first row \['7', '3', '3'\] looks like data"):
+        prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+
+
 def test_file_source_parquet_by_suffix(tmp_path, tiny_ratings):
     path = tmp_path / "mine.parquet"
     tiny_ratings.assign(user=tiny_ratings["user"] + 100).to_parquet(path)
