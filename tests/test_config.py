@@ -97,6 +97,37 @@ def test_bad_config_names_the_key(edit, message):
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["models"]["als"].update(search={"method": "random", "trials": 4.0}),
+         "models.als.search.trials: 4.0 is not an integer; write 4"),
+        (lambda c: c["models"]["als"].update(search={"method": "tpe", "round_size": 2.0}),
+         "models.als.search.round_size: 2.0 is not an integer; write 2"),
+        (lambda c: c["models"]["als"].update(batch=2.0), "models.als.batch: 2.0 is not an integer; write 2"),
+        (lambda c: c["models"]["als"].update(max_epochs=3.0), "models.als.max_epochs: 3.0 is not an integer; write 3"),
+        (lambda c: c["datasets"]["synth"].update(ratings=3000.0),
+         "datasets.synth.ratings: 3000.0 is not an integer; write 3000"),
+        (lambda c: c["splits"]["random"].update(folds=2.0), "splits.random.folds: 2.0 is not an integer; write 2"),
+        (lambda c: c.update(evaluation={"validation_users": 50.0}),
+         "evaluation.validation_users: 50.0 is not an integer; write 50"),
+        # a model parameter: the model refuses it, by the same rule
+        (lambda c: c["models"]["als"]["params"].update(embedding_size=[4, 8.0]),
+         "models.als: als-biased: embedding_size must be an integer >= 1, got 8.0 (write 8)"),
+    ],
+)
+def test_whole_floats_are_refused_where_an_integer_goes(edit, message):
+    with pytest.raises(ConfigError) as error:
+        validate(broken(edit))
+    assert message in str(error.value)
+
+
+def test_a_float_where_a_boolean_goes_is_not_called_an_integer():
+    with pytest.raises(ConfigError) as error:
+        validate(broken(lambda c: c.update(keep_models=1.0)))
+    assert "keep_models: 1.0 is not of type 'boolean'" in str(error.value)
+
+
 def test_a_missing_ratings_file_is_named(tmp_path):
     config = minimal()
     config["datasets"]["mine"] = {"source": "file", "path": str(tmp_path / "ratings.csv")}

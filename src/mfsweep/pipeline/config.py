@@ -12,6 +12,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from mfsweep.models.base import whole_float
+
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -82,6 +84,18 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
+def _is_integer(checker, instance) -> bool:
+    """``integer`` in the schema is an int: ``4.0`` is refused (jsonschema's default takes it)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _validator_class():
+    """Draft 2020-12 with defaults filled in and integers that are ints (one rule for every key)."""
+    base = jsonschema.Draft202012Validator
+    strict = jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine("integer", _is_integer))
+    return _with_defaults(strict)
+
+
 def _copy(value):
     return yaml.safe_load(yaml.safe_dump(value))
 
@@ -98,10 +112,16 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"{error.instance!r} is not allowed; allowed: {allowed}"
+    if error.validator == "type" and "integer" in _types(error.validator_value) and whole_float(error.instance):
+        return f"{error.instance!r} is not an integer; write {int(error.instance)}"
     if error.validator == "additionalProperties":
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"{error.message}; allowed keys: {allowed}"
     return error.message
+
+
+def _types(value) -> list:
+    return [value] if isinstance(value, str) else list(value)
 
 
 def validate(config: dict, schema: dict | None = None) -> dict[str, dict[str, dict]]:
@@ -111,7 +131,7 @@ def validate(config: dict, schema: dict | None = None) -> dict[str, dict[str, di
     infinite = [f"  {key}: {value!r} is not a finite number" for key, value in _non_finite(config)]
     if infinite:
         raise ConfigError("invalid configuration:\n" + "\n".join(infinite[:10]))
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    validator = _validator_class()(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         lines = [f"  {_key(e)}: {_describe(e)}" for e in errors[:10]]
