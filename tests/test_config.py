@@ -128,6 +128,55 @@ def test_a_float_where_a_boolean_goes_is_not_called_an_integer():
     assert "keep_models: 1.0 is not of type 'boolean'" in str(error.value)
 
 
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        # a negative seed is refused by numpy and Optuna: named at validation
+        (lambda c: c["models"]["als"].update(search={"method": "random", "seed": -1}),
+         "models.als.search.seed: -1 is less than the minimum of 0"),
+        (lambda c: c["splits"]["random"].update(seed=-1), "splits.random.seed: -1 is less than the minimum of 0"),
+        (lambda c: c["datasets"]["synth"].update(seed=-1), "datasets.synth.seed: -1 is less than the minimum of 0"),
+        (lambda c: c["models"]["als"]["params"].update(seed=-1), "seed must be an integer >= 0, got -1"),
+        # an adaptive search of a space with fewer points than trials
+        (lambda c: c["models"]["als"].update(search={"method": "tpe", "trials": 4}, params={"embedding_size": 4}),
+         "models.als.search.trials: 4 trials of a tpe search, but every parameter is fixed: there is nothing to "
+         "search; give a list or a distribution, or set trials: 1 (or use method grid)"),
+        (lambda c: c["models"]["als"].update(search={"method": "tpe", "trials": 5},
+                                             params={"embedding_size": [4, 8], "damping": {"loguniform_int": [1, 2]}}),
+         "models.als.search.trials: 5 trials of a tpe search, but its space holds only 4 distinct trials"),
+        # pruning settings that mean nothing
+        (lambda c: c["models"]["als"].update(pruning={"method": "median", "percentile": 10}),
+         "models.als.pruning.percentile: pruning method 'median' does not read it; remove it, or set method: "
+         "percentile"),
+        (lambda c: c["models"]["als"].update(pruning={"percentile": 10}),
+         "models.als.pruning.percentile: pruning method 'none' does not read it"),
+        (lambda c: c["models"]["als"].update(pruning={"method": "median", "min_epochs": 6}, max_epochs=5),
+         "models.als.pruning.min_epochs: 6 with max_epochs 5 prunes nothing"),
+        (lambda c: c["models"]["als"].update(pruning={"method": "percentile"}, max_epochs=3),
+         "models.als.pruning.min_epochs: 3 with max_epochs 3 prunes nothing"),
+    ],
+)
+def test_settings_that_cannot_be_honoured_are_refused(edit, message):
+    with pytest.raises(ConfigError) as error:
+        validate(broken(edit))
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda c: c["models"]["als"].update(search={"method": "tpe", "trials": 1}, params={"embedding_size": 4}),
+        lambda c: c["models"]["als"].update(search={"method": "tpe", "trials": 2}),
+        lambda c: c["models"]["als"].update(pruning={"method": "percentile", "percentile": 10}),
+        lambda c: c["models"]["als"].update(pruning={"method": "median"}, max_epochs=4),   # min_epochs 3 (default)
+        lambda c: c["models"]["als"].update(max_epochs=2),   # min_epochs 3 (default), but no pruning
+        lambda c: c["models"]["als"].update(search={"method": "random", "seed": 0}),
+    ],
+)
+def test_settings_that_can_be_honoured_pass(edit):
+    assert "als" in validate(broken(edit))   # no ConfigError
+
+
 def test_a_missing_ratings_file_is_named(tmp_path):
     config = minimal()
     config["datasets"]["mine"] = {"source": "file", "path": str(tmp_path / "ratings.csv")}

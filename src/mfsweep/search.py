@@ -121,6 +121,19 @@ def _build(model: dict, point: dict, context: str = "") -> dict:
     return params
 
 
+def distinct_points(space: Mapping) -> float:
+    """How many distinct trials a search space holds (``math.inf`` with a float distribution):
+    the product of the distinct values of each list and the integers of each loguniform_int."""
+    count: float = 1
+    for entry in space.values():
+        if isinstance(entry, list):
+            count *= len({json.dumps(value, sort_keys=True, default=str) for value in entry})
+        elif is_distribution(entry):
+            (kind, (low, high)), = entry.items()
+            count *= max(math.floor(high) - math.ceil(low) + 1, 0) if kind == "loguniform_int" else math.inf
+    return count
+
+
 def space_entry(space: Mapping | None, name: str):
     """The search-space entry of ``name`` (``regularization.user`` as a dotted key or nested)."""
     if not space:

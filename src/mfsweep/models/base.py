@@ -101,6 +101,7 @@ class MFModel(ABC):
         p = self.params
         self._integer("embedding_size", 1)
         self._integer("epochs", 1)
+        self._integer("seed", 0)
         for name in self.non_negative:
             if min(user_item_pair(name, p[name])) < 0:
                 raise ParameterError(f"{self.kind}: {name} must be >= 0, got {p[name]!r}")
