@@ -113,7 +113,8 @@ def test_bad_config_names_the_key(edit, message):
          "evaluation.validation_users: 50.0 is not an integer; write 50"),
         # a model parameter: the model refuses it, by the same rule
         (lambda c: c["models"]["als"]["params"].update(embedding_size=[4, 8.0]),
-         "models.als: params.embedding_size: the value 8.0 is not valid: als-biased: embedding_size must be an integer >= 1, got 8.0 (write 8)"),
+         "models.als: params.embedding_size: the value 8.0 is not valid: als-biased: embedding_size must be an "
+         "integer >= 1, got 8.0 (write 8)"),
     ],
 )
 def test_whole_floats_are_refused_where_an_integer_goes(edit, message):

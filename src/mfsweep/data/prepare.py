@@ -233,17 +233,28 @@ def _numeric(values: pd.Series, table: pd.DataFrame, column: str, path: Path) ->
     return numbers
 
 
-def _refuse(bad: np.ndarray, what: str, table: pd.DataFrame, column: str, path: Path) -> None:
+def _refuse(bad: np.ndarray, what: str, table: pd.DataFrame, column: str, path: Path, todo: str = "") -> None:
     if bad.any():
         first = int(np.argmax(bad))
         raise DataError(
             f"{path}: column {column!r} has {int(bad.sum())} {what} values; first at {sample_row(table, first)}"
+            + (f"; {todo}" if todo else "")
         )
+
+
+#: What to do about a timestamp with a fraction of a second (the ratings table keeps whole seconds).
+WHOLE_SECONDS = ("timestamps are kept as whole seconds since 1970: round or truncate them in the file "
+                 "as you mean them")
+
+
+def _whole_seconds(bad: np.ndarray, table: pd.DataFrame, column: str, path: Path) -> None:
+    _refuse(bad, "fractional-second", table, column, path, WHOLE_SECONDS)
 
 
 def _timestamps(values: pd.Series, table: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(values):
         _no_missing(values, table, column, path)
+        _whole_seconds((values != values.dt.floor("s")).to_numpy(), table, column, path)
         return (values.astype("datetime64[s]").astype(np.int64)).to_numpy()
     if not pd.api.types.is_numeric_dtype(values):  # text (object, or pandas' string dtype)
         numbers = pd.to_numeric(values, errors="coerce")
@@ -256,10 +267,13 @@ def _timestamps(values: pd.Series, table: pd.DataFrame, column: str, path: Path)
                     f"{path}: column {column!r} holds values that are neither numbers nor dates; "
                     f"first at {sample_row(table, first)}"
                 )
+            _whole_seconds((dates != dates.dt.floor("s")).to_numpy(), table, column, path)
             epoch = pd.Timestamp("1970-01-01", tz="UTC")  # whatever the resolution pandas parsed to
             return ((dates - epoch) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
         values = numbers
-    return _numeric(values, table, column, path).to_numpy(np.float64).astype(np.int64)
+    seconds = _numeric(values, table, column, path).to_numpy(np.float64)
+    _whole_seconds(np.mod(seconds, 1) != 0, table, column, path)
+    return seconds.astype(np.int64)
 
 
 # ----- dense ids and duplicates ------------------------------------------------------------
