@@ -70,7 +70,7 @@ def broken(edit):
          "models.als.early_stopping.metric: 'NDCG@50' is not a validation metric"),
         # a dataset entry holds only the keys its source reads
         (lambda c: c["datasets"].update(mine={"source": "file", "path": "r.csv", "seperator": ";"}),
-         "datasets.mine: 'seperator' is not allowed; allowed: source, path, sep, columns, duplicates, seed"),
+         "datasets.mine: 'seperator' is not allowed; allowed: source, path, sep, header, columns, duplicates, seed"),
         (lambda c: c["datasets"]["synth"].update(userz=5), "datasets.synth: 'userz' is not allowed"),
         (lambda c: c["datasets"].update(ml={"source": "movielens", "path": "x.zip"}),
          "datasets.ml: 'path' is not allowed; allowed: source, name, duplicates, seed"),
@@ -95,6 +95,87 @@ def test_bad_config_names_the_key(edit, message):
     with pytest.raises(ConfigError) as error:
         validate(broken(edit))
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["models"]["als"].update(search={"method": "random", "trials": 4.0}),
+         "models.als.search.trials: 4.0 is not an integer; write 4"),
+        (lambda c: c["models"]["als"].update(search={"method": "tpe", "round_size": 2.0}),
+         "models.als.search.round_size: 2.0 is not an integer; write 2"),
+        (lambda c: c["models"]["als"].update(batch=2.0), "models.als.batch: 2.0 is not an integer; write 2"),
+        (lambda c: c["models"]["als"].update(max_epochs=3.0), "models.als.max_epochs: 3.0 is not an integer; write 3"),
+        (lambda c: c["datasets"]["synth"].update(ratings=3000.0),
+         "datasets.synth.ratings: 3000.0 is not an integer; write 3000"),
+        (lambda c: c["splits"]["random"].update(folds=2.0), "splits.random.folds: 2.0 is not an integer; write 2"),
+        (lambda c: c.update(evaluation={"validation_users": 50.0}),
+         "evaluation.validation_users: 50.0 is not an integer; write 50"),
+        # a model parameter: the model refuses it, by the same rule
+        (lambda c: c["models"]["als"]["params"].update(embedding_size=[4, 8.0]),
+         "models.als: params.embedding_size: the value 8.0 is not valid: als-biased: embedding_size must be an "
+         "integer >= 1, got 8.0 (write 8)"),
+    ],
+)
+def test_whole_floats_are_refused_where_an_integer_goes(edit, message):
+    with pytest.raises(ConfigError) as error:
+        validate(broken(edit))
+    assert message in str(error.value)
+
+
+def test_a_float_where_a_boolean_goes_is_not_called_an_integer():
+    with pytest.raises(ConfigError) as error:
+        validate(broken(lambda c: c.update(keep_models=1.0)))
+    assert "keep_models: 1.0 is not of type 'boolean'" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        # a negative seed is refused by numpy and Optuna: named at validation
+        (lambda c: c["models"]["als"].update(search={"method": "random", "seed": -1}),
+         "models.als.search.seed: -1 is less than the minimum of 0"),
+        (lambda c: c["splits"]["random"].update(seed=-1), "splits.random.seed: -1 is less than the minimum of 0"),
+        (lambda c: c["datasets"]["synth"].update(seed=-1), "datasets.synth.seed: -1 is less than the minimum of 0"),
+        (lambda c: c["models"]["als"]["params"].update(seed=-1), "seed must be an integer >= 0, got -1"),
+        # an adaptive search of a space with fewer points than trials
+        (lambda c: c["models"]["als"].update(search={"method": "tpe", "trials": 4}, params={"embedding_size": 4}),
+         "models.als.search.trials: 4 trials of a tpe search, but every parameter is fixed: there is nothing to "
+         "search; give a list or a distribution, or set trials: 1 (or use method grid)"),
+        (lambda c: c["models"]["als"].update(search={"method": "tpe", "trials": 5},
+                                             params={"embedding_size": [4, 8], "damping": {"loguniform_int": [1, 2]}}),
+         "models.als.search.trials: 5 trials of a tpe search, but its space holds only 4 distinct trials"),
+        # pruning settings that mean nothing
+        (lambda c: c["models"]["als"].update(pruning={"method": "median", "percentile": 10}),
+         "models.als.pruning.percentile: pruning method 'median' does not read it; remove it, or set method: "
+         "percentile"),
+        (lambda c: c["models"]["als"].update(pruning={"percentile": 10}),
+         "models.als.pruning.percentile: pruning method 'none' does not read it"),
+        (lambda c: c["models"]["als"].update(pruning={"method": "median", "min_epochs": 6}, max_epochs=5),
+         "models.als.pruning.min_epochs: 6 with max_epochs 5 prunes nothing"),
+        (lambda c: c["models"]["als"].update(pruning={"method": "percentile"}, max_epochs=3),
+         "models.als.pruning.min_epochs: 3 with max_epochs 3 prunes nothing"),
+    ],
+)
+def test_settings_that_cannot_be_honoured_are_refused(edit, message):
+    with pytest.raises(ConfigError) as error:
+        validate(broken(edit))
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda c: c["models"]["als"].update(search={"method": "tpe", "trials": 1}, params={"embedding_size": 4}),
+        lambda c: c["models"]["als"].update(search={"method": "tpe", "trials": 2}),
+        lambda c: c["models"]["als"].update(pruning={"method": "percentile", "percentile": 10}),
+        lambda c: c["models"]["als"].update(pruning={"method": "median"}, max_epochs=4),   # min_epochs 3 (default)
+        lambda c: c["models"]["als"].update(max_epochs=2),   # min_epochs 3 (default), but no pruning
+        lambda c: c["models"]["als"].update(search={"method": "random", "seed": 0}),
+    ],
+)
+def test_settings_that_can_be_honoured_pass(edit):
+    assert "als" in validate(broken(edit))   # no ConfigError
 
 
 def test_a_missing_ratings_file_is_named(tmp_path):

@@ -339,6 +339,15 @@ def test_headerless_file_read_with_a_header_is_refused(tmp_path):
                  "columns": {"user": "u", "item": 1, "rating": 2}}, tmp_path / "out")
 
 
+def test_a_numeric_header_is_quoted_as_the_file_has_it(tmp_path):
+    path = write(tmp_path, "r.csv", "7,3,3\n5,3,1\n")   # pandas reads the repeated 3 as 3.1
+    with pytest.raises(DataError, match=r"the first row \['7', '3', '3'\] looks like data"):
+        prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+    path = write(tmp_path, "r.dat", "7::3::3\n5::3::1\n")
+    with pytest.raises(DataError, match=r"the first row \['7', '3', '3'\] looks like data"):
+        prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+
+
 def test_file_source_parquet_by_suffix(tmp_path, tiny_ratings):
     path = tmp_path / "mine.parquet"
     tiny_ratings.assign(user=tiny_ratings["user"] + 100).to_parquet(path)
@@ -485,6 +494,38 @@ def test_date_timestamps_become_unix_seconds(tmp_path):
     path = write(tmp_path, "r.csv", "user,item,rating,timestamp\n1,1,4,yesterday\n")
     with pytest.raises(DataError, match="column 'timestamp' holds values that are neither numbers nor dates"):
         prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+
+
+def test_fractional_timestamps_are_refused_naming_the_file_and_column(tmp_path):
+    # they used to be truncated to whole seconds without a word
+    text = "user,item,rating,ts\n1,1,4,100\n1,2,3,100.0\n2,1,5,101.5\n"
+    path = write(tmp_path, "r.csv", text)
+    columns = {"user": "user", "item": "item", "rating": "rating", "timestamp": "ts"}
+    message = (rf"{path}: column 'ts' has 1 fractional-second values; first at row 3: .*; timestamps are kept as "
+               r"whole seconds since 1970: round or truncate them in the file")
+    with pytest.raises(DataError, match=message):
+        prepare({"source": "file", "path": str(path), "columns": columns}, tmp_path / "out")
+    dates = "user,item,rating,timestamp\n1,1,4,2000-01-01 00:00:10\n1,2,3,2000-01-02 00:00:10.25\n"
+    path = write(tmp_path, "d.csv", dates)
+    with pytest.raises(DataError, match="column 'timestamp' has 1 fractional-second values; first at row 2"):
+        prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+    frame = pd.DataFrame({"user": [1, 2], "item": [1, 1], "rating": [4.0, 3.0],
+                          "timestamp": pd.to_datetime(["2000-01-01 00:00:01", "2000-01-01 00:00:01.5"],
+                                                      format="ISO8601")})
+    frame.to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(DataError, match="t.parquet: column 'timestamp' has 1 fractional-second values; first at row 2"):
+        prepare({"source": "file", "path": str(tmp_path / "t.parquet")}, tmp_path / "out")
+
+
+def test_whole_timestamps_written_as_floats_are_kept(tmp_path):
+    path = write(tmp_path, "r.csv", "user,item,rating,timestamp\n1,1,4,100\n1,2,3,946684800.0\n")
+    prepare({"source": "file", "path": str(path)}, tmp_path / "out")
+    assert pd.read_parquet(tmp_path / "out" / "ratings.parquet")["timestamp"].tolist() == [100, 946684800]
+    frame = pd.DataFrame({"user": [1, 2], "item": [1, 1], "rating": [4.0, 3.0],
+                          "timestamp": pd.to_datetime(["2000-01-01 00:00:01", "2000-01-01 00:00:02"])})
+    frame.to_parquet(tmp_path / "t.parquet")
+    prepare({"source": "file", "path": str(tmp_path / "t.parquet")}, tmp_path / "out")
+    assert pd.read_parquet(tmp_path / "out" / "ratings.parquet")["timestamp"].tolist() == [946684801, 946684802]
 
 
 def test_http_not_found_is_not_retried(web, tmp_path):

@@ -130,6 +130,23 @@ def test_the_workflow_refuses_a_key_given_twice_in_its_config_file(tmp_path):
     assert f"{twice}: key 'sgd-biased' is given twice in one mapping, on lines 7 and 12; keep one" in output
 
 
+def test_the_workflow_refuses_whole_floats_and_a_text_choice_naming_the_key(tmp_path):
+    # batch: 2.0 used to end in a TypeError in the Snakefile; 'a' among tpe's choices in collect
+    config = yaml.safe_load(TINY.read_text())
+    config["models"]["sgd-biased"]["batch"] = 2.0
+    config["models"]["als-biased"].update(search={"method": "tpe", "trials": 4})
+    config["models"]["als-biased"]["params"]["regularization"] = [0.05, "a"]
+    path = tmp_path / "floats.yaml"
+    path.write_text(yaml.safe_dump(config))
+    output = failed(tmp_path, "-n", config=path)
+    assert "models.sgd-biased.batch: 2.0 is not an integer; write 2" in output
+    config["models"]["sgd-biased"]["batch"] = 2
+    path.write_text(yaml.safe_dump(config))
+    output = failed(tmp_path, "-n", config=path)
+    assert "models.als-biased: params.regularization: the value 'a' is not valid" in output
+    assert not (tmp_path / "results").exists()
+
+
 @pytest.mark.parametrize("target, message", [
     ("results/data/ml-1m/ratings.parquet", "'ml-1m' is not one of the datasets of this config; its datasets: ml-100k"),
     ("results/splits/ml-100k/temporal/fold0/train.parquet",

@@ -73,11 +73,27 @@ def test_read_pairs_by_name_and_by_position(tmp_path):
     named = tmp_path / "pairs.csv"
     named.write_text("uid,mid,other\n1,7,x\n2,8.0,y\n")
     frame = read_pairs(named, columns={"user": "uid", "item": "mid"})
-    assert frame.to_dict("list") == {"user": [1, 2], "item": [7, 8]}
+    assert frame.to_dict("list") == {"user": ["1", "2"], "item": ["7", "8.0"]}   # the file's text
     bare = tmp_path / "pairs.tsv"
     bare.write_text("1\t7\n2\t8\n")
     frame = read_pairs(bare, sep="\t", columns={"user": 0, "item": 1}, header=False)
-    assert frame.to_dict("list") == {"user": [1, 2], "item": [7, 8]}
+    assert frame.to_dict("list") == {"user": ["1", "2"], "item": ["7", "8"]}
+
+
+def test_predictions_write_the_ids_as_the_pairs_file_gives_them(tmp_path):
+    from mfsweep.io import write_csv
+
+    # 10.5 (no user of the dataset) used to turn the whole column into floats: 20 came out as 20.0;
+    # 010 and 1e1 are user 10 by value, and are written as the file writes them
+    lines = ["user,item", "20,a", "10.5,b", "010,b", "1e1,zz"]
+    path = tmp_path / "pairs.csv"
+    path.write_text("\n".join(lines) + "\n")
+    table = predict_pairs(biased_model(), catalog(), read_pairs(path))
+    assert table["user_known"].tolist() == [True, False, True, True]
+    assert table["item_known"].tolist() == [True, True, True, False]
+    write_csv(table, tmp_path / "predictions.csv")
+    written = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert [",".join(line.split(",")[:2]) for line in written] == lines
 
 
 def test_read_pairs_errors_name_the_file_and_column(tmp_path):

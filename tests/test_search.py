@@ -121,3 +121,42 @@ def test_the_target_of_wals_is_not_a_search_axis(method):
         expand(model)
     model["params"]["target"] = "rating"
     assert method == "tpe" or all(t["target"] == "rating" for t in expand(model).values())
+
+@pytest.mark.parametrize("method", ["grid", "random", "tpe", "gp"])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"regularization": [0.05, 0.1, 0.2, "a"]},
+         "params.regularization: the value 'a' is not valid: regularization: expected a number, got the text 'a'"),
+        ({"regularization": [0.05, 0.1, 0.2, -1.0]},
+         "params.regularization: the value -1.0 is not valid: als-biased: regularization must be >= 0"),
+        ({"embedding_size": [4, 8, 16.0]}, "params.embedding_size: the value 16.0 is not valid"),
+    ],
+)
+def test_every_value_of_a_list_is_checked_whatever_the_method(method, params, message):
+    # a tpe or gp space used to be checked on a random sample only, so one bad choice of several passed
+    with pytest.raises(SearchError) as error:
+        expand(model(params, {"method": method, "trials": 1, "seed": 0}))
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("method", ["random", "tpe", "gp"])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"regularization": {"uniform": [0.0, 1.0]}, "damping": {"uniform": [-1.0, 5.0]}},
+         "params.damping.uniform: the bound -1.0 is not valid: als-biased: damping must be >= 0, got -1.0"),
+        ({"regularization": {"loguniform": [0.01, 1.0]}, "embedding_size": {"uniform": [2, 64]}},
+         "params.embedding_size.uniform: the bound 2.0 is not valid: als-biased: embedding_size must be an integer "
+         ">= 1, got 2.0 (write 2); uniform draws floats, an integer parameter takes {loguniform_int: [2, 64]}"),
+    ],
+)
+def test_both_bounds_of_a_distribution_are_checked_whatever_the_method(method, params, message):
+    with pytest.raises(SearchError) as error:
+        expand(model({"embedding_size": 4, **params}, {"method": method, "trials": 1, "seed": 0}))
+    assert message in str(error.value)
+
+
+def test_a_valid_adaptive_space_has_no_trials_before_it_runs():
+    space = {"embedding_size": {"loguniform_int": [2, 64]}, "regularization": [0.05, 0.1], "damping": 5}
+    assert expand(model(space, {"method": "tpe", "trials": 4, "seed": 0})) == {}

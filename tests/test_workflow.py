@@ -39,6 +39,26 @@ def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_a_headerless_ratings_file_is_prepared_from_its_config(tmp_path):
+    rows = ["7\t3\t2\t100", "5\t3\t1\t90", "5\t4\t4.5\t95"]
+    (tmp_path / "u.data").write_text("\n".join(rows) + "\n")
+    config = {
+        "datasets": {"bare": {"source": "file", "path": "u.data", "sep": "\t", "header": False,
+                              "columns": {"user": 0, "item": 1, "rating": 2, "timestamp": 3}}},
+        "splits": {"holdout": {"method": "random"}},
+        "models": {"als": {"kind": "als", "params": {"embedding_size": 2}}},
+        "experiments": [{"dataset": "bare", "split": "holdout", "models": ["als"]}],
+    }
+    path = tmp_path / "bare.yaml"
+    path.write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, "--cores", "1", "results/data/bare/ratings.parquet", config=path)
+    ratings = pd.read_parquet(tmp_path / "results" / "data" / "bare" / "ratings.parquet")
+    assert ratings.to_dict("list") == {"user": [1, 0, 0], "item": [0, 0, 1], "rating": [2.0, 1.0, 4.5],
+                                       "timestamp": [100, 90, 95]}
+    users = pd.read_parquet(tmp_path / "results" / "data" / "bare" / "users.parquet")
+    assert users["original_id"].tolist() == [5, 7]
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("sweep")

@@ -41,29 +41,97 @@ def trial_id(params: dict) -> str:
 def expand(model: dict) -> dict[str, dict]:
     """Trials of one model config: ``{trial_id: params}``, in a stable order.
 
-    Every trial's parameters are checked by building the model, so a bad value
-    (``embedding_size: 0``, a negative regularization) fails here, before any job.
-    An adaptive method has no trials before it runs: its space is checked on a
-    random sample of the same size, and ``{}`` returned.
+    Whatever the method, every value a trial can take is checked first by building the
+    model (``check_values``), so a bad value (``embedding_size: 0``, a negative
+    regularization, text in a list) fails here, before any job, naming the parameter.
+    Grid and random trials are then built one by one (which also checks how their values
+    combine); an adaptive method has no trials before it runs, and ``{}`` is returned.
     """
     space = model.get("params") or {}
     search = model.get("search") or {}
     method = search.get("method", "grid")
     for name, value in space.items():
         _check_axis(name, value, method)
+    check_values(model, space)
+    if method in ADAPTIVE_METHODS:
+        return {}
     if method == "grid":
         points = _grid_points(space)
     else:
         points = _random_points(space, int(search.get("trials", 20)), int(search.get("seed", 1)))
     trials: dict[str, dict] = {}
     for point in points:
-        try:
-            params = nest_params(point)
-            create(model["kind"], **{**params, "epochs": int(model.get("max_epochs", 30))})
-        except ValueError as error:  # a ParameterError, or a malformed dotted name
-            raise SearchError(str(error)) from None
+        params = _build(model, point)
         trials.setdefault(trial_id(params), params)
-    return {} if method in ADAPTIVE_METHODS else trials
+    return trials
+
+
+def check_values(model: dict, space: Mapping) -> None:
+    """Every value of every list, both bounds of every distribution and every fixed value
+    build a model (with the other half of a user/item pair at its first value); the error
+    names the parameter and the value. Then the first value of each parameter together."""
+    values = {name: _values(name, entry) for name, entry in space.items()}
+    first = {name: options[0][0] for name, options in values.items()}
+    try:
+        nest_params(first)
+    except ValueError as error:  # a malformed dotted name
+        raise SearchError(str(error)) from None
+    for name in sorted(values):
+        head = name.partition(".")[0]
+        halves = {other: value for other, value in first.items() if other.partition(".")[0] == head}
+        for value, context in values[name]:
+            try:
+                _build(model, {**halves, name: value}, context)
+            except SearchError as error:
+                raise SearchError(f"{error}{_integer_hint(model, halves, name, space[name])}") from None
+    _build(model, first)
+
+
+def _values(name: str, entry) -> list[tuple]:
+    """(value, what it is) of each value a search-space entry can give a trial; a
+    distribution's two bounds, as it draws them (floats, or integers for loguniform_int)."""
+    if isinstance(entry, list):
+        return [(value, f"params.{name}: the value {value!r} is not valid: ") for value in entry]
+    if not is_distribution(entry):
+        return [(entry, f"params.{name}: {entry!r} is not valid: ")]
+    (kind, (low, high)), = entry.items()
+    bounds = [int(math.ceil(low)), int(math.floor(high))] if kind == "loguniform_int" else [float(low), float(high)]
+    return [(bound, f"params.{name}.{kind}: the bound {bound!r} is not valid: ") for bound in bounds]
+
+
+def _integer_hint(model: dict, halves: dict, name: str, entry) -> str:
+    """What to write when a float distribution is given to a parameter that takes integers."""
+    if not is_distribution(entry) or "loguniform_int" in entry:
+        return ""
+    (kind, (low, high)), = entry.items()
+    try:
+        _build(model, {**halves, name: int(math.ceil(low))})
+    except SearchError:
+        return ""
+    return f"; {kind} draws floats, an integer parameter takes {{loguniform_int: [{low}, {high}]}}"
+
+
+def _build(model: dict, point: dict, context: str = "") -> dict:
+    """The nested parameters of ``point``, after building the model with them (SearchError if it cannot be)."""
+    try:
+        params = nest_params(point)
+        create(model["kind"], **{**params, "epochs": int(model.get("max_epochs", 30))})
+    except ValueError as error:  # a ParameterError, or a malformed dotted name
+        raise SearchError(f"{context}{error}") from None
+    return params
+
+
+def distinct_points(space: Mapping) -> float:
+    """How many distinct trials a search space holds (``math.inf`` with a float distribution):
+    the product of the distinct values of each list and the integers of each loguniform_int."""
+    count: float = 1
+    for entry in space.values():
+        if isinstance(entry, list):
+            count *= len({json.dumps(value, sort_keys=True, default=str) for value in entry})
+        elif is_distribution(entry):
+            (kind, (low, high)), = entry.items()
+            count *= max(math.floor(high) - math.ceil(low) + 1, 0) if kind == "loguniform_int" else math.inf
+    return count
 
 
 def space_entry(space: Mapping | None, name: str):

@@ -102,7 +102,7 @@ def read_user_file(path: str | os.PathLike, sep: str | None, columns: dict, head
         _check_positions(path, columns)
     table = _read_table(path, sep, header)
     if header and len(table.columns) and all(_is_number(name) for name in table.columns):
-        raise DataError(f"{path}: the first row {list(table.columns)} looks like data, not column names; "
+        raise DataError(f"{path}: the first row {_first_row(path, sep, table)} looks like data, not column names; "
                         f"for a file without a header row set header: false and give columns as positions "
                         f"(e.g. columns: {{user: 0, item: 1, rating: 2}})")
     mapping = {name: columns.get(name, name) for name in RATING_COLUMNS}
@@ -141,11 +141,23 @@ def _check_positions(path: Path, columns: dict) -> None:
         raise DataError(f"{path}: header: false needs columns as 0-based positions (integers), got {bad}")
 
 
-def _read_table(path: Path, sep: str | None, header: bool = True) -> pd.DataFrame:
+def _first_row(path: Path, sep: str | None, table: pd.DataFrame) -> list:
+    """The header row as the file has it (pandas renames a repeated name: ``2, 2`` reads as ``2, 2.1``)."""
+    if _is_parquet(path, sep):
+        return list(table.columns)
+    return _read_table(path, sep, header=False, nrows=1, dtype=str).iloc[0].tolist()
+
+
+def _is_parquet(path: Path, sep: str | None) -> bool:
+    return sep is None and path.suffix.lower() in PARQUET
+
+
+def _read_table(path: Path, sep: str | None, header: bool = True, **options) -> pd.DataFrame:
+    """A ratings or pairs file as a table; ``options`` go to pandas' ``read_csv`` (text files)."""
     suffix = path.suffix.lower()
-    names = {} if header else {"header": None}
+    options = options if header else {**options, "header": None}
     try:
-        if sep is None and suffix in PARQUET:
+        if _is_parquet(path, sep):
             if not header:
                 raise DataError(f"{path}: a parquet file has column names; header: false is for text files")
             return pd.read_parquet(path)
@@ -153,8 +165,8 @@ def _read_table(path: Path, sep: str | None, header: bool = True) -> pd.DataFram
         if sep is None:
             raise DataError(f"{path}: cannot tell the format from the suffix {suffix!r}; set sep (',', '\\t', '::')")
         if sep == "::":
-            return pd.read_csv(path, sep="::", engine="python", **names)
-        return pd.read_csv(path, sep=sep, low_memory=False, **names)
+            return pd.read_csv(path, sep="::", engine="python", **options)
+        return pd.read_csv(path, sep=sep, low_memory=False, **options)
     except DataError:
         raise
     except (ValueError, OSError, pd.errors.ParserError) as error:
@@ -167,6 +179,9 @@ def read_pairs(path: str | os.PathLike, sep: str | None = None, columns: dict | 
 
     ``sep``, ``header`` and ``columns`` (``{user: .., item: ..}``: names, or 0-based
     positions with ``header`` False) as for a ratings file; other columns are ignored.
+    The ids of a text file are kept as its text (``007``, ``1.0``), so that predictions
+    give them as the file does; they are matched to the dataset's ids by value
+    (mfsweep.predict.dense).
     """
     path, columns = Path(path), dict(columns or {})
     if not path.is_file():
@@ -178,14 +193,15 @@ def read_pairs(path: str | os.PathLike, sep: str | None = None, columns: dict | 
                           for name in ("user", "item")):
         raise DataError(f"{path}: header: false needs columns as 0-based positions, e.g. {{user: 0, item: 1}}; "
                         f"got {columns}")
-    table = _read_table(path, sep, header)
+    table = _read_table(path, sep, header, dtype=str)
     mapping = {name: columns.get(name, name) for name in ("user", "item")}
     missing = [f"{name} (column {mapping[name]!r})" for name in mapping if mapping[name] not in table.columns]
     if missing:
         raise DataError(f"{path} is not a table of (user, item) pairs with the configured columns: missing "
                         f"{', '.join(missing)}; columns found: {list(table.columns)}")
     frame = pd.DataFrame({name: table[mapping[name]] for name in mapping})
-    _ids(frame, table, mapping, path)
+    for name in mapping:
+        _no_missing(frame[name], table, mapping[name], path)
     return frame
 
 
@@ -217,17 +233,28 @@ def _numeric(values: pd.Series, table: pd.DataFrame, column: str, path: Path) ->
     return numbers
 
 
-def _refuse(bad: np.ndarray, what: str, table: pd.DataFrame, column: str, path: Path) -> None:
+def _refuse(bad: np.ndarray, what: str, table: pd.DataFrame, column: str, path: Path, todo: str = "") -> None:
     if bad.any():
         first = int(np.argmax(bad))
         raise DataError(
             f"{path}: column {column!r} has {int(bad.sum())} {what} values; first at {sample_row(table, first)}"
+            + (f"; {todo}" if todo else "")
         )
+
+
+#: What to do about a timestamp with a fraction of a second (the ratings table keeps whole seconds).
+WHOLE_SECONDS = ("timestamps are kept as whole seconds since 1970: round or truncate them in the file "
+                 "as you mean them")
+
+
+def _whole_seconds(bad: np.ndarray, table: pd.DataFrame, column: str, path: Path) -> None:
+    _refuse(bad, "fractional-second", table, column, path, WHOLE_SECONDS)
 
 
 def _timestamps(values: pd.Series, table: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(values):
         _no_missing(values, table, column, path)
+        _whole_seconds((values != values.dt.floor("s")).to_numpy(), table, column, path)
         return (values.astype("datetime64[s]").astype(np.int64)).to_numpy()
     if not pd.api.types.is_numeric_dtype(values):  # text (object, or pandas' string dtype)
         numbers = pd.to_numeric(values, errors="coerce")
@@ -240,10 +267,13 @@ def _timestamps(values: pd.Series, table: pd.DataFrame, column: str, path: Path)
                     f"{path}: column {column!r} holds values that are neither numbers nor dates; "
                     f"first at {sample_row(table, first)}"
                 )
+            _whole_seconds((dates != dates.dt.floor("s")).to_numpy(), table, column, path)
             epoch = pd.Timestamp("1970-01-01", tz="UTC")  # whatever the resolution pandas parsed to
             return ((dates - epoch) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
         values = numbers
-    return _numeric(values, table, column, path).to_numpy(np.float64).astype(np.int64)
+    seconds = _numeric(values, table, column, path).to_numpy(np.float64)
+    _whole_seconds(np.mod(seconds, 1) != 0, table, column, path)
+    return seconds.astype(np.int64)
 
 
 # ----- dense ids and duplicates ------------------------------------------------------------

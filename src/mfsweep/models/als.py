@@ -210,9 +210,7 @@ class WALS(MFModel):
                               ("target", self.TARGETS), ("weighting", self.WEIGHTINGS)):
             if p[name] not in allowed:
                 raise ParameterError(f"{self.kind}: {name} must be one of {', '.join(allowed)}, got {p[name]!r}")
-        steps = p["cg_steps"]
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ParameterError(f"{self.kind}: cg_steps must be an integer >= 1, got {steps!r}")
+        self._integer("cg_steps", 1)
 
     def confidence(self, ratings: np.ndarray) -> np.ndarray:
         """The weight c_ui of rated pairs, float32."""

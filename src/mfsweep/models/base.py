@@ -8,6 +8,7 @@ state for a training matrix) and ``_epoch`` (one pass, returning the training lo
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator
@@ -58,6 +59,11 @@ def user_item_pair(name: str, value) -> tuple[float, float]:
     return float(pair[0]), float(pair[1])
 
 
+def whole_float(value) -> bool:
+    """Whether ``value`` is a float with a whole value (``64.0``): an integer written as a float."""
+    return isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer()
+
+
 class MFModel(ABC):
     """Base class of every model kind (see ``mfsweep.models.create``)."""
 
@@ -93,18 +99,23 @@ class MFModel(ABC):
     # ----- parameters -------------------------------------------------------------
     def _check_params(self) -> None:
         p = self.params
-        size = p["embedding_size"]
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-            raise ParameterError(f"{self.kind}: embedding_size must be an integer >= 1, got {size!r}")
-        epochs = p["epochs"]
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-            raise ParameterError(f"{self.kind}: epochs must be an integer >= 1, got {epochs!r}")
+        self._integer("embedding_size", 1)
+        self._integer("epochs", 1)
+        self._integer("seed", 0)
         for name in self.non_negative:
             if min(user_item_pair(name, p[name])) < 0:
                 raise ParameterError(f"{self.kind}: {name} must be >= 0, got {p[name]!r}")
         for name in self.positive:
             if min(user_item_pair(name, p[name])) <= 0:
                 raise ParameterError(f"{self.kind}: {name} must be > 0, got {p[name]!r}")
+
+    def _integer(self, name: str, low: int) -> int:
+        """An integer parameter, checked to be >= ``low``; a float is refused, even a whole one."""
+        value = self.params[name]
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+            hint = f" (write {int(value)})" if whole_float(value) and value >= low else ""
+            raise ParameterError(f"{self.kind}: {name} must be an integer >= {low}, got {value!r}{hint}")
+        return int(value)
 
     @property
     def embedding_size(self) -> int:

@@ -91,12 +91,6 @@ class _SGDFamily(MFModel):
             raise ParameterError(f"{self.kind}: {name} must be in {span}, got {value!r}")
         return value
 
-    def _integer(self, name: str, low: int) -> int:
-        value = self.params[name]
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ParameterError(f"{self.kind}: {name} must be an integer >= {low}, got {value!r}")
-        return int(value)
-
     # ----- training -----------------------------------------------------------------
     def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
         users, items, ratings = matrix.coo()

@@ -12,6 +12,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from mfsweep.models.base import whole_float
+
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -82,6 +84,18 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
+def _is_integer(checker, instance) -> bool:
+    """``integer`` in the schema is an int: ``4.0`` is refused (jsonschema's default takes it)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _validator_class():
+    """Draft 2020-12 with defaults filled in and integers that are ints (one rule for every key)."""
+    base = jsonschema.Draft202012Validator
+    strict = jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine("integer", _is_integer))
+    return _with_defaults(strict)
+
+
 def _copy(value):
     return yaml.safe_load(yaml.safe_dump(value))
 
@@ -98,26 +112,51 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"{error.instance!r} is not allowed; allowed: {allowed}"
+    if error.validator == "type" and "integer" in _types(error.validator_value) and whole_float(error.instance):
+        return f"{error.instance!r} is not an integer; write {int(error.instance)}"
     if error.validator == "additionalProperties":
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"{error.message}; allowed keys: {allowed}"
     return error.message
 
 
+def _types(value) -> list:
+    return [value] if isinstance(value, str) else list(value)
+
+
 def validate(config: dict, schema: dict | None = None) -> dict[str, dict[str, dict]]:
     """Fill in defaults and check ``config`` in place; return each model's trials
     (``{model: {trial_id: params}}``). Raise ConfigError on the first problems."""
     schema = load_schema() if schema is None else schema
-    infinite = [f"  {key}: {value!r} is not a finite number" for key, value in _non_finite(config)]
-    if infinite:
-        raise ConfigError("invalid configuration:\n" + "\n".join(infinite[:10]))
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    refuse([f"{key}: {value!r} is not a finite number" for key, value in _non_finite(config)])
+    unread = _unread_keys(config)  # before the defaults are filled in
+    validator = _validator_class()(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = [f"  {_key(e)}: {_describe(e)}" for e in errors[:10]]
-        raise ConfigError("invalid configuration:\n" + "\n".join(lines))
+    refuse([f"{_key(e)}: {_describe(e)}" for e in errors])
+    refuse(unread)
     check_references(config)
-    return expand_models(config)
+    trials = expand_models(config)
+    refuse(_check_adaptive_trials(config))  # on spaces expand_models found well formed
+    return trials
+
+
+def refuse(problems: list[str]) -> None:
+    """Raise ConfigError listing the (first ten) ``problems``, if there are any."""
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems[:10]))
+
+
+def _unread_keys(config: dict) -> list[str]:
+    """Keys the user wrote that their setting never reads (the schema's defaults are not
+    filled in yet, so a key here is one the config file gives)."""
+    problems = []
+    models = config.get("models")
+    for name, model in (models.items() if isinstance(models, dict) else ()):
+        pruning = model.get("pruning") if isinstance(model, dict) else None
+        if isinstance(pruning, dict) and "percentile" in pruning and pruning.get("method", "none") != "percentile":
+            problems.append(f"models.{name}.pruning.percentile: pruning method {pruning.get('method', 'none')!r} "
+                            f"does not read it; remove it, or set method: percentile")
+    return problems
 
 
 def _non_finite(value, key: str = ""):
@@ -154,10 +193,10 @@ def check_references(config: dict) -> None:
         if dataset["source"] == "movielens":
             dataset.setdefault("name", name)  # the schema checks a given name; a missing one is the dataset's
     problems += _check_stopping_metrics(config)
+    problems += _check_pruning(config)
     problems += _check_samplers(config)
     problems += _check_predictions(config)
-    if problems:
-        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+    refuse(problems)
 
 
 def _check_stopping_metrics(config: dict) -> list[str]:
@@ -170,6 +209,38 @@ def _check_stopping_metrics(config: dict) -> list[str]:
         for name, model in config["models"].items()
         if model["early_stopping"]["metric"] not in (None, *allowed)
     ]
+
+
+def _check_pruning(config: dict) -> list[str]:
+    """Pruning can stop a trial from epoch min_epochs to max_epochs - 1 (at the last it would save nothing)."""
+    return [
+        f"models.{name}.pruning.min_epochs: {model['pruning']['min_epochs']} with max_epochs "
+        f"{model['max_epochs']} prunes nothing (a trial is pruned from epoch min_epochs to max_epochs - 1); "
+        f"set min_epochs below {model['max_epochs']}, or pruning method none"
+        for name, model in config["models"].items()
+        if model["pruning"]["method"] != "none" and model["pruning"]["min_epochs"] >= model["max_epochs"]
+    ]
+
+
+def _check_adaptive_trials(config: dict) -> list[str]:
+    """An adaptive search can propose no more distinct trials than its space holds."""
+    from mfsweep.search import ADAPTIVE_METHODS, distinct_points
+
+    problems = []
+    for name, model in config["models"].items():
+        method, trials = model["search"]["method"], model["search"]["trials"]
+        if method not in ADAPTIVE_METHODS or trials == 1:
+            continue
+        points = distinct_points(model["params"])
+        if points == 1:
+            problems.append(f"models.{name}.search.trials: {trials} trials of a {method} search, but every "
+                            f"parameter is fixed: there is nothing to search; give a list or a distribution, "
+                            f"or set trials: 1 (or use method grid)")
+        elif points < trials:
+            problems.append(f"models.{name}.search.trials: {trials} trials of a {method} search, but its space "
+                            f"holds only {points} distinct trials; set trials: {points} or fewer, or widen the "
+                            f"space (method grid runs every one)")
+    return problems
 
 
 def _check_samplers(config: dict) -> list[str]:
@@ -227,8 +298,7 @@ def expand_models(config: dict) -> dict[str, dict[str, dict]]:
             trials[name] = expand(model)
         except ValueError as error:
             problems.append(f"models.{name}: {error}")
-    if problems:
-        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+    refuse(problems)
     return trials
 
 
