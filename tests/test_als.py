@@ -121,7 +121,21 @@ def wals_weights(model, frame: pd.DataFrame, n_users: int, n_items: int):
     return W, target
 
 
+def wals_row_regs(model, frame: pd.DataFrame, n_users: int, n_items: int):
+    """Each user's and each item's regularization, from the parameters: reg, or with
+    ``regularization_scaling: frequency`` reg * (n + w0 * N)^nu (Rendle et al. 2022)."""
+    p = model.params
+    reg_user, reg_item = model.pair("regularization")
+    n_u = np.bincount(frame["user"], minlength=n_users)
+    n_i = np.bincount(frame["item"], minlength=n_items)
+    if p["regularization_scaling"] == "none":
+        return np.full(n_users, reg_user), np.full(n_items, reg_item)
+    w0, nu = p["unobserved_weight"], p["regularization_exponent"]
+    return reg_user * (n_u + w0 * n_items) ** nu, reg_item * (n_i + w0 * n_users) ** nu
+
+
 EXPLICIT_WALS = {"target": "rating", "weighting": "item_frequency", "unobserved_weight": 0.01, "alpha": 13.0}
+IALS = {"regularization_scaling": "frequency", "unobserved_weight": 0.1, "regularization_exponent": 1.0}
 
 
 @pytest.mark.parametrize("params", [
@@ -131,27 +145,115 @@ EXPLICIT_WALS = {"target": "rating", "weighting": "item_frequency", "unobserved_
     {**EXPLICIT_WALS, "confidence": "log", "exponent": 0.3},
     {"target": "rating", "unobserved_weight": 0.05, "alpha": 0.5},
     {"weighting": "item_frequency", "alpha": 3.0, "unobserved_weight": 0.3},
+    # the iALS recipe: each row's regularization scaled by (n + w0 N)^nu, with either solver
+    # (CG with more steps than factors reaches the exact solve)
+    {**IALS, "solver": "cholesky"},
+    {**IALS, "solver": "cg", "cg_steps": 8},
+    {**IALS, "solver": "cholesky", "regularization_exponent": 0.6, "unobserved_weight": 0.7,
+     "alpha": 1.1, "exponent": 0.0, "init_std": 0.2},
+    {**IALS, "solver": "cg", "cg_steps": 8, "regularization_exponent": 0.6, "unobserved_weight": 0.7,
+     **EXPLICIT_WALS},
 ])
 def test_wals_half_steps_are_weighted_ridge_solves(params):
     frame = tiny_ratings(seed=4)
     n_users, n_items = 24, 15
     reg = {"user": 0.1, "item": 0.02}
-    model = create("wals", embedding_size=4, regularization=reg, epochs=2, solver="cholesky", seed=5, **params)
+    params = {"solver": "cholesky", **params}
+    model = create("wals", embedding_size=4, regularization=reg, epochs=2, seed=5, **params)
     model.fit(frame)
     W, pref = wals_weights(model, frame, n_users, n_items)
     root = np.sqrt(W)
+    lam_user, lam_item = wals_row_regs(model, frame, n_users, n_items)
+    if params.get("regularization_scaling") == "frequency":   # the rows' regularizations differ
+        assert np.ptp(lam_user) > 0 and np.ptp(lam_item) > 0
 
     Q = model.item_factors.astype(np.float64)
     model.user_step()
     for u in range(n_users):
-        expected = ridge(root[u][:, None] * Q, root[u] * pref[u], reg["user"])
+        expected = ridge(root[u][:, None] * Q, root[u] * pref[u], lam_user[u])
         np.testing.assert_allclose(model.user_factors[u], expected, atol=TOL)
 
     P = model.user_factors.astype(np.float64)
     model.item_step()
     for i in range(n_items):
-        expected = ridge(root[:, i][:, None] * P, root[:, i] * pref[:, i], reg["item"])
+        expected = ridge(root[:, i][:, None] * P, root[:, i] * pref[:, i], lam_item[i])
         np.testing.assert_allclose(model.item_factors[i], expected, atol=TOL)
+
+
+def test_wals_maps_onto_the_ials_update():
+    """iALS (Rendle et al. 2022) solves x_u = (w0 G + lam_u I + sum_i y_i y_i^T)^-1 sum_i y_i:
+    loss (1 - d)^2 on rated pairs plus w0 d^2 on every pair. wals with constant confidence
+    alpha = 1 + w0 (exponent 0) and regularization (1 + w0) lam gives the same model with
+    factors scaled by sqrt(1 + w0) (the mapping config/references/ials-ml20m.yaml uses)."""
+    frame = tiny_ratings(seed=4)
+    n_users, n_items = 24, 15
+    w0, lam, nu = 0.1, 0.003, 1.0
+    s = 1.0 + w0
+    model = create("wals", embedding_size=4, epochs=2, seed=5, solver="cholesky", alpha=s, exponent=0.0,
+                   unobserved_weight=w0, regularization=s * lam, regularization_scaling="frequency",
+                   regularization_exponent=nu)
+    model.fit(frame)
+    Y = model.item_factors.astype(np.float64) / np.sqrt(s)      # the iALS item factors
+    model.user_step()
+    for user, group in by_row(frame, "user"):
+        Yu = Y[group["item"]]
+        lam_u = lam * (len(group) + w0 * n_items) ** nu
+        A = w0 * Y.T @ Y + lam_u * np.eye(4) + Yu.T @ Yu
+        expected = np.linalg.solve(A, Yu.sum(axis=0))
+        np.testing.assert_allclose(model.user_factors[user] / np.sqrt(s), expected, atol=TOL)
+    assert len(frame["user"].unique()) == n_users
+
+
+def test_wals_init_std_draws_normal_factors_users_first():
+    from mfsweep.matrix import as_matrix
+
+    frame = tiny_ratings(seed=4)
+    model = create("wals", embedding_size=6, init_std=0.25, seed=8)
+    model._setup(as_matrix(frame), np.random.default_rng(8))
+    rng = np.random.default_rng(8)
+    np.testing.assert_array_equal(model.user_factors, rng.standard_normal((24, 6), dtype=np.float32) * 0.25)
+    np.testing.assert_array_equal(model.item_factors, rng.standard_normal((15, 6), dtype=np.float32) * 0.25)
+
+
+#: wals with its defaults on tiny_ratings(seed=4), k=3, 2 epochs, seed 5, regularization
+#: {user: 0.1, item: 0.02}: the item factors and loss computed before regularization_scaling
+#: and init_std existed (float32 to 1e-6: a change of formula shows; a change of the last
+#: bit from another CPU's vector width does not).
+DEFAULT_WALS_ITEMS = {
+    "cg": (0.14191229181982656, [
+        [0.6512725, -0.2515314, 0.2577863], [-0.16228494, -0.32580492, 1.1243775],
+        [-0.8991398, 0.92841655, 0.54059154], [0.10413015, -0.056294084, 0.7859997],
+        [0.38508084, 0.41037634, -0.33917937], [0.32033578, -0.6444658, 1.0236981],
+        [0.38345006, 0.2968658, -0.13624248], [-0.16561326, 0.43599182, 0.51946133],
+        [1.0056232, -0.55134636, -0.09940919], [0.35570198, 0.69584084, -0.6717405],
+        [0.71102715, 0.2945277, -0.5362516], [-0.49733758, 0.64551467, 0.7349244],
+        [0.39047506, -0.47515872, 0.59135103], [0.6171521, -0.61446047, 0.6942267],
+        [1.2296373, -0.368488, -0.5187268]]),
+    "cholesky": (0.1419099209955263, [
+        [0.6512507, -0.25146586, 0.2578122], [-0.16250464, -0.32558078, 1.1243832],
+        [-0.8990594, 0.9283543, 0.5405112], [0.10407706, -0.056213222, 0.7859945],
+        [0.38522765, 0.4102514, -0.33911273], [0.32026133, -0.6444604, 1.0237428],
+        [0.38382417, 0.29650638, -0.13623005], [-0.16563961, 0.43602625, 0.5194627],
+        [1.0056504, -0.5513172, -0.09941119], [0.3556093, 0.69617397, -0.6718974],
+        [0.7111705, 0.29453415, -0.536317], [-0.49720043, 0.6454264, 0.73486924],
+        [0.39059496, -0.4755159, 0.5915215], [0.61703414, -0.6142832, 0.69423044],
+        [1.2297198, -0.36845607, -0.51874375]]),
+}
+
+
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+def test_wals_defaults_keep_their_factors(solver):
+    frame = tiny_ratings(seed=4)
+    common = dict(embedding_size=3, epochs=2, seed=5, solver=solver, regularization={"user": 0.1, "item": 0.02})
+    default = create("wals", **common)
+    loss = list(default.fit_epochs(frame))[-1].loss
+    expected_loss, expected_items = DEFAULT_WALS_ITEMS[solver]
+    np.testing.assert_allclose(default.item_factors, np.array(expected_items, np.float32), atol=1e-6)
+    assert loss == pytest.approx(expected_loss, rel=1e-6)
+    explicit = create("wals", regularization_scaling="none", regularization_exponent=1.0, init_std=None, **common)
+    explicit.fit(frame)
+    for x, y in zip(factors(default), factors(explicit)):
+        np.testing.assert_array_equal(x, y)
 
 
 # ----- objectives ---------------------------------------------------------------------------------
@@ -172,9 +274,9 @@ def dense_wals_loss(model, frame: pd.DataFrame) -> float:
     P = model.user_factors.astype(np.float64)
     Q = model.item_factors.astype(np.float64)
     W, pref = wals_weights(model, frame, len(P), len(Q))
-    reg_user, reg_item = model.pair("regularization")
+    lam_user, lam_item = wals_row_regs(model, frame, len(P), len(Q))
     err = pref - P @ Q.T
-    total = np.sum(W * err * err) + reg_user * np.sum(P * P) + reg_item * np.sum(Q * Q)
+    total = np.sum(W * err * err) + lam_user @ np.sum(P * P, axis=1) + lam_item @ np.sum(Q * Q, axis=1)
     return float(total / W.sum())
 
 
@@ -185,6 +287,8 @@ def dense_wals_loss(model, frame: pd.DataFrame) -> float:
     ("wals", {"solver": "cholesky"}),
     ("wals", {"solver": "cholesky", **EXPLICIT_WALS}),
     ("als", {"regularization": 0.05, "regularization_scaling": "none"}),
+    ("wals", {"solver": "cholesky", **IALS, "regularization": 0.02}),
+    ("wals", {"solver": "cholesky", **IALS, "regularization_exponent": 0.5, "init_std": 0.1}),
 ])
 def test_objective_never_increases_and_matches_dense(kind, params):
     frame = tiny_ratings(seed=6)
@@ -282,6 +386,11 @@ def test_biased_biases_are_damped_means():
     ("wals", {"epsilon": -1.0}, "epsilon"),
     ("wals", {"unobserved_weight": -0.5}, "unobserved_weight"),
     ("wals", {"exponent": "two"}, "exponent"),
+    ("wals", {"regularization_scaling": "count"}, "regularization_scaling"),
+    ("wals", {"regularization_exponent": -1.0}, "regularization_exponent"),
+    ("wals", {"regularization_exponent": "1"}, "regularization_exponent"),
+    ("wals", {"init_std": 0.0}, "init_std"),
+    ("wals", {"init_std": "0.1"}, "init_std"),
     ("als-biased", {"damping": -1.0}, "damping"),
     ("als-biased", {"damping": {"user": 1.0, "item": -2.0}}, "damping"),
     ("als", {"regularization": {"user": -0.1, "item": 0.1}}, "regularization"),

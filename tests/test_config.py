@@ -70,10 +70,13 @@ def broken(edit):
          "models.als.early_stopping.metric: 'NDCG@50' is not a validation metric"),
         # a dataset entry holds only the keys its source reads
         (lambda c: c["datasets"].update(mine={"source": "file", "path": "r.csv", "seperator": ";"}),
-         "datasets.mine: 'seperator' is not allowed; allowed: source, path, sep, header, columns, duplicates, seed"),
+         "datasets.mine: 'seperator' is not allowed; allowed: source, path, sep, header, columns, duplicates, seed, "
+         "min_rating, min_user_ratings"),
         (lambda c: c["datasets"]["synth"].update(userz=5), "datasets.synth: 'userz' is not allowed"),
         (lambda c: c["datasets"].update(ml={"source": "movielens", "path": "x.zip"}),
-         "datasets.ml: 'path' is not allowed; allowed: source, name, duplicates, seed"),
+         "datasets.ml: 'path' is not allowed; allowed: source, name, duplicates, seed, min_rating, min_user_ratings"),
+        (lambda c: c["datasets"]["synth"].update(min_user_ratings=0), "datasets.synth.min_user_ratings: 0 is less"),
+        (lambda c: c["datasets"]["synth"].update(min_rating="4"), "datasets.synth.min_rating: '4' is not of type"),
         # NaN and infinity are refused wherever a number goes
         (lambda c: c["models"]["als"]["params"].update(regularization=float("nan")),
          "models.als.params.regularization: nan is not a finite number"),
@@ -176,6 +179,30 @@ def test_settings_that_cannot_be_honoured_are_refused(edit, message):
 )
 def test_settings_that_can_be_honoured_pass(edit):
     assert "als" in validate(broken(edit))   # no ConfigError
+
+
+def test_dataset_settings_of_each_source_validate(tmp_path):
+    ratings = tmp_path / "r.csv"
+    ratings.write_text("1,2,4\n")
+    config = minimal()
+    config["datasets"] = {
+        "synth": {**config["datasets"]["synth"], "min_rating": 4, "min_user_ratings": 5},
+        "ml": {"source": "movielens", "name": "ml-20m", "min_rating": 4.0, "min_user_ratings": 5},
+        # header: false was refused by the schema, though prepare reads it
+        "mine": {"source": "file", "path": str(ratings), "header": False, "columns": {"user": 0, "item": 1, "rating": 2},
+                 "min_rating": 3.5},
+    }
+    validate(config)
+    assert config["datasets"]["mine"]["header"] is False
+    assert (config["datasets"]["ml"]["min_rating"], config["datasets"]["ml"]["min_user_ratings"]) == (4.0, 5)
+
+
+def test_dataset_filters_have_no_default():
+    # a dataset without them validates to the same mapping as before they existed (prepare reruns for nothing)
+    config = minimal()
+    validate(config)
+    assert config["datasets"]["synth"] == {"source": "synthetic", "users": 50, "items": 40, "ratings": 500,
+                                           "duplicates": "error", "seed": 7}
 
 
 def test_a_missing_ratings_file_is_named(tmp_path):

@@ -552,3 +552,84 @@ def test_an_error_quoting_a_huge_line_is_cut(tmp_path):
     message = str(error.value)
     assert f"{path}: column 'rating' has 1 non-numeric values; first at row 1:" in message
     assert len(message) < 1000 and "more characters)" in message
+
+
+# ----- min_rating and min_user_ratings: implicit positives from ratings ------------------------
+#: user ann: 5, 4, 3 (two positives); bob: 4.5, 2 (one); cat: 1 (none); dan: 4, 4, 5 (three).
+#: Items: m1 rated 5 by ann and 2 by bob; m9 only 1 by cat.
+POSITIVES_CSV = ("u,i,r,t\n"
+                 "ann,m1,5,1\nbob,m2,4.5,2\nann,m2,4,3\ncat,m9,1,4\nbob,m1,2,5\nann,m3,3,6\n"
+                 "dan,m3,4,7\ndan,m2,4,8\ndan,m4,5,9\n")
+POSITIVES_COLUMNS = {"user": "u", "item": "i", "rating": "r", "timestamp": "t"}
+
+
+def prepared(tmp_path, **settings):
+    path = write(tmp_path, "r.csv", POSITIVES_CSV)
+    source = {"source": "file", "path": str(path), "columns": POSITIVES_COLUMNS, **settings}
+    summary = prepare(source, tmp_path / "out")
+    tables = [pd.read_parquet(tmp_path / "out" / f"{name}.parquet") for name in ("ratings", "users", "items")]
+    return summary, *tables
+
+
+def original(ratings, users, items):
+    """The rows as (user, item, rating, timestamp) by original ids, in file order."""
+    return list(zip(users["original_id"].to_numpy()[ratings["user"]], items["original_id"].to_numpy()[ratings["item"]],
+                    ratings["rating"], ratings["timestamp"]))
+
+
+def test_min_rating_keeps_the_positives_and_renumbers_the_ids(tmp_path):
+    summary, ratings, users, items = prepared(tmp_path, min_rating=4)
+    assert original(ratings, users, items) == [("ann", "m1", 5.0, 1), ("bob", "m2", 4.5, 2), ("ann", "m2", 4.0, 3),
+                                               ("dan", "m3", 4.0, 7), ("dan", "m2", 4.0, 8), ("dan", "m4", 5.0, 9)]
+    # cat and m9 had no rating >= 4: gone, and the dense ids number the sorted originals left
+    assert users.to_dict("list") == {"user": [0, 1, 2], "original_id": ["ann", "bob", "dan"]}
+    assert items["item"].tolist() == [0, 1, 2, 3] and items["original_id"].tolist() == ["m1", "m2", "m3", "m4"]
+    assert ratings.dtypes.astype(str).to_dict() == {"user": "int32", "item": "int32", "rating": "float32",
+                                                    "timestamp": "int64"}
+    assert (summary["ratings"], summary["users"], summary["items"]) == (6, 3, 4)
+    assert summary["filtered"] == {"ratings_dropped": 3, "users_dropped": 1, "items_dropped": 1}
+
+
+def test_min_user_ratings_counts_the_kept_ratings(tmp_path):
+    # ann has three ratings but only two >= 4, so with 3 only dan stays
+    _, ratings, users, items = prepared(tmp_path, min_rating=4, min_user_ratings=3)
+    assert original(ratings, users, items) == [("dan", "m3", 4.0, 7), ("dan", "m2", 4.0, 8), ("dan", "m4", 5.0, 9)]
+    assert users["original_id"].tolist() == ["dan"] and items["original_id"].tolist() == ["m2", "m3", "m4"]
+    # without min_rating every rating counts: ann (3) and dan (3) stay
+    _, ratings, users, _ = prepared(tmp_path, min_user_ratings=3)
+    assert users["original_id"].tolist() == ["ann", "dan"] and len(ratings) == 6
+
+
+def test_without_the_settings_nothing_is_dropped(tmp_path):
+    summary, ratings, users, items = prepared(tmp_path)
+    assert len(ratings) == 9 and len(users) == 4 and len(items) == 5 and "filtered" not in summary
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"min_rating": 6}, r"no rating is >= min_rating 6 \(ratings range from 1.0 to 5.0\); lower min_rating"),
+    ({"min_rating": 4, "min_user_ratings": 4},
+     r"no user has 4 ratings >= 4 \(the most any user has is 3\); lower min_user_ratings"),
+    ({"min_rating": "4"}, "min_rating must be a number"),
+    ({"min_user_ratings": 0}, "min_user_ratings must be an integer >= 1"),
+    ({"min_user_ratings": 2.5}, "min_user_ratings must be an integer >= 1"),
+])
+def test_filters_that_keep_nothing_or_are_malformed_name_the_setting(tmp_path, settings, message):
+    with pytest.raises(DataError, match=message):
+        prepared(tmp_path, **settings)
+
+
+def test_a_synthetic_source_takes_the_filters(tmp_path):
+    source = {"source": "synthetic", "users": 50, "items": 20, "ratings": 500, "seed": 4}
+    summary = prepare({**source, "min_rating": 4, "min_user_ratings": 5}, tmp_path / "synth")
+    full = synthetic(50, 20, 500, seed=4)
+    counts = full[full["rating"] >= 4].groupby("user").size()
+    assert summary["ratings"] == counts[counts >= 5].sum() and summary["users"] == (counts >= 5).sum()
+    assert 0 < summary["users"] < 50
+
+
+def test_a_movielens_source_takes_the_filters(tmp_path, ml100k_zip):
+    summary = prepare({"source": "movielens", "name": "ml-100k", "min_rating": 4, "min_user_ratings": 5},
+                      tmp_path / "ml", raw=ml100k_zip[0])
+    ratings = pd.read_parquet(tmp_path / "ml" / "ratings.parquet")
+    assert ratings["rating"].min() == 4 and ratings.groupby("user").size().min() >= 5
+    assert summary["ratings"] == len(ratings) and summary["ratings"] < 100_000

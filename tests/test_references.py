@@ -14,6 +14,7 @@ REFERENCES = sorted((ROOT / "config" / "references").glob("*.yaml"))
 #: Trials per model each setup runs (a change to a search space shows here).
 TRIALS = {
     "als-tutorial": {"als-tutorial": 1, "als-tutorial-grid": 8},
+    "ials-ml20m": {"ials": 1},
     "lenskit-codex-als": {"als-biased-search": 30},
     "pytorch-adam-grid": {"adam-grid": 16},
     "tensorflow-wals": {"wals-default": 1, "wals-tuned": 1, "wals-search": 40},

@@ -101,6 +101,7 @@ def test_plateau_direction(metric, values, best):
 LOSS_PART_CASES = [
     ("als", {}), ("als-biased", {"regularization_scaling": "none"}), ("wals", {}),
     ("wals", {"target": "rating", "weighting": "item_frequency", "alpha": 20.0, "unobserved_weight": 0.01}),
+    ("wals", {"regularization_scaling": "frequency", "unobserved_weight": 0.1, "regularization_exponent": 0.8}),
     ("sgd", {}), ("sgd-biased", {"regularization_bias": 0.3}), ("sgd-gramian", {"gravity": 0.05}),
     ("adam", {}), ("adam", {"biased": False, "decoupled": False}),
 ]

@@ -173,3 +173,35 @@ def test_summaries_of_an_earlier_version_are_brought_up_to_date(sweep, tmp_path)
     (summary(earlier, "sgd-biased") / "optuna.db").unlink()
     jobs = planned_jobs(earlier, config=TINY)
     assert jobs.get("collect") == 1 and "train" not in jobs and "evaluate" not in jobs
+
+
+def test_a_user_file_runs_as_implicit_positives(tmp_path):
+    """min_rating and min_user_ratings on a user's file: prepare keeps the positives of
+    users with enough of them, and a wals sweep with the iALS recipe ranks on that data."""
+    from mfsweep.data import synthetic
+
+    frame = synthetic(150, 60, 4000, seed=11)
+    frame.assign(user=frame["user"] + 1000).to_csv(tmp_path / "ratings.csv", index=False)
+    config = {
+        "datasets": {"mine": {"source": "file", "path": "ratings.csv", "min_rating": 4, "min_user_ratings": 5}},
+        "splits": {"users": {"method": "user", "folds": 1, "holdout": 2, "seed": 3}},
+        "models": {"ials": {"kind": "wals", "max_epochs": 3,
+                            "params": {"embedding_size": 4, "solver": "cholesky", "alpha": 1.1, "exponent": 0.0,
+                                       "unobserved_weight": 0.1, "regularization": 0.0033,
+                                       "regularization_scaling": "frequency", "init_std": 0.1}}},
+        "experiments": [{"dataset": "mine", "split": "users", "models": ["ials"]}],
+        "evaluation": {"cutoffs": [5], "validation_users": 50},
+    }
+    path = tmp_path / "implicit.yaml"
+    path.write_text(yaml.safe_dump(config))
+    best = "results/summary/mine/users/ials/best.json"
+    snakemake(tmp_path, "--cores", "1", best, config=path)
+    ratings = pd.read_parquet(tmp_path / "results" / "data" / "mine" / "ratings.parquet")
+    users = pd.read_parquet(tmp_path / "results" / "data" / "mine" / "users.parquet")
+    positives = frame[frame["rating"] >= 4]
+    counts = positives.groupby("user").size()
+    assert len(ratings) == counts[counts >= 5].sum() and ratings["rating"].min() >= 4
+    assert users["original_id"].tolist() == sorted(counts.index[counts >= 5] + 1000)
+    record = json.loads((tmp_path / best).read_text())
+    assert record["params"]["regularization_scaling"] == "frequency"
+    assert 0 < record["test"]["NDCG@5"] <= 1 and record["epochs_completed"] >= 1

@@ -18,6 +18,8 @@ from mfsweep.io import shorten, write_parquet
 SEPARATORS = {".csv": ",", ".tsv": "\t", ".dat": "::"}
 PARQUET = {".parquet", ".pq"}
 DUPLICATES = ("error", "keep_latest")
+#: The settings of every source that choose which ratings the prepared data keeps.
+FILTERS = ("min_rating", "min_user_ratings")
 
 
 def prepare(source: dict, out_dir: str | os.PathLike, *, raw: str | os.PathLike | None = None) -> dict:
@@ -25,15 +27,17 @@ def prepare(source: dict, out_dir: str | os.PathLike, *, raw: str | os.PathLike 
 
     ``source`` is the dataset's config mapping: ``{source: movielens, name}`` (read from
     the downloaded archive ``raw``), ``{source: file, path, sep,
-    columns, duplicates}`` or ``{source: synthetic, users, items, ratings, seed, ...}``.
+    columns, duplicates}`` or ``{source: synthetic, users, items, ratings, seed, ...}``,
+    each optionally with ``min_rating`` and ``min_user_ratings`` (``keep_positives``).
     Dense ids number the sorted original ids from 0; rows keep the source's order.
-    Returns {ratings, users, items, source}.
+    Returns {ratings, users, items, source} (and what the settings dropped).
     """
     kind = source.get("source")
     titles = pd.Series([], dtype=object)
     duplicates = source.get("duplicates", "error")
     if duplicates not in DUPLICATES:
         raise DataError(f"duplicates must be one of {DUPLICATES}, not {duplicates!r}")
+    min_rating, min_user_ratings = _filters(source)
     if kind == "movielens":
         spec = release(source.get("name", ""))
         if raw is None:
@@ -57,6 +61,9 @@ def prepare(source: dict, out_dir: str | os.PathLike, *, raw: str | os.PathLike 
     if frame.empty:
         raise DataError(f"{label} holds no ratings (a header at most); give a file with at least one rating row")
     ratings, users, items, dropped = canonical(frame, label, duplicates)
+    kept = None
+    if min_rating is not None or min_user_ratings is not None:
+        ratings, users, items, kept = keep_positives(ratings, users, items, min_rating, min_user_ratings, label)
     known = titles.reindex(items["original_id"].to_numpy()).to_numpy(object) if len(titles) else None
     items["title"] = pd.array(known if known is not None else [None] * len(items), dtype="string")
     out_dir = Path(out_dir)
@@ -66,12 +73,63 @@ def prepare(source: dict, out_dir: str | os.PathLike, *, raw: str | os.PathLike 
     summary = {"ratings": len(ratings), "users": len(users), "items": len(items), "source": origin}
     if dropped:
         summary["duplicates_dropped"] = dropped
+    if kept is not None:
+        summary["filtered"] = kept
     log.info("prepared %s: %s", out_dir, summary)
     return summary
 
 
+def _filters(source: dict) -> tuple[float | None, int | None]:
+    """The dataset's ``min_rating`` and ``min_user_ratings`` (None: not set), checked."""
+    min_rating, min_users = (source.get(name) for name in FILTERS)
+    if min_rating is not None and (isinstance(min_rating, bool) or not isinstance(min_rating, (int, float))
+                                   or not np.isfinite(min_rating)):
+        raise DataError(f"min_rating must be a number (ratings below it are dropped), got {min_rating!r}")
+    if min_users is not None and (isinstance(min_users, bool) or not isinstance(min_users, int) or min_users < 1):
+        raise DataError(f"min_user_ratings must be an integer >= 1 (users with fewer kept ratings are dropped), "
+                        f"got {min_users!r}")
+    return min_rating, min_users
+
+
+def keep_positives(ratings: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
+                   min_rating: float | None, min_user_ratings: int | None, label: str = "dataset"):
+    """Keep the ratings >= ``min_rating``, then the users with at least ``min_user_ratings``
+    of those (the MovieLens protocol of Liang et al. 2018: 4 and 5); users and items left
+    without a rating are dropped and the dense ids renumbered, in the same order.
+
+    Returns (ratings, users, items, {ratings_dropped, users_dropped, items_dropped}).
+    """
+    keep = np.ones(len(ratings), np.bool_)
+    if min_rating is not None:
+        keep &= ratings["rating"].to_numpy() >= np.float32(min_rating)
+        if not keep.any():
+            raise DataError(f"{label}: no rating is >= min_rating {min_rating} (ratings range from "
+                            f"{ratings['rating'].min()} to {ratings['rating'].max()}); lower min_rating")
+    if min_user_ratings is not None:
+        counts = np.bincount(ratings["user"].to_numpy()[keep], minlength=len(users))
+        keep &= counts[ratings["user"].to_numpy()] >= min_user_ratings
+        if not keep.any():
+            raise DataError(f"{label}: no user has {min_user_ratings} ratings"
+                            + (f" >= {min_rating}" if min_rating is not None else "")
+                            + f" (the most any user has is {counts.max()}); lower min_user_ratings")
+    kept = ratings[keep]
+    user_codes, user_kept = dense_ids(kept["user"].to_numpy())
+    item_codes, item_kept = dense_ids(kept["item"].to_numpy())
+    out = kept.assign(user=user_codes, item=item_codes).reset_index(drop=True)
+    summary = {"ratings_dropped": int(len(ratings) - len(out)), "users_dropped": int(len(users) - len(user_kept)),
+               "items_dropped": int(len(items) - len(item_kept))}
+    return (out, _renumbered(users, "user", user_kept), _renumbered(items, "item", item_kept), summary)
+
+
+def _renumbered(table: pd.DataFrame, column: str, kept: np.ndarray) -> pd.DataFrame:
+    """The rows of an id table whose dense ids are ``kept`` (sorted), numbered from 0."""
+    out = table.iloc[kept].reset_index(drop=True)
+    out[column] = np.arange(len(out), dtype=np.int32)
+    return out
+
+
 def _synthetic_params(source: dict) -> dict:
-    params = {key: value for key, value in source.items() if key not in ("source", "name", "duplicates")}
+    params = {key: value for key, value in source.items() if key not in ("source", "name", "duplicates", *FILTERS)}
     known = inspect.signature(synthetic).parameters
     unknown = sorted(set(params) - set(known))
     if unknown:

@@ -396,15 +396,25 @@ def _observed_loss(rows, targets, other, row, x, w0, k):
     return s
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def _row_reg(reg, row_regs, row):
+    """The regularization of ``row``: ``row_regs[row]``, or ``reg`` for every row when
+    ``row_regs`` is None (the branch is resolved when the kernel is compiled)."""
+    if row_regs is None:
+        return reg
+    return row_regs[row]
+
+
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def implicit_half_cholesky(rows, targets, this, other, G, params, order, n_threads, losses):
+def implicit_half_cholesky(rows, targets, this, other, G, params, order, n_threads, losses, row_regs):
     """Weighted ALS half-step, exact: this[u] = A_u^-1 b_u with
-    ``A_u = w0 G + reg I + sum_i (c_ui - w0) y_i y_i^T`` and ``b_u = sum_i c_ui t_ui y_i``
+    ``A_u = w0 G + reg_u I + sum_i (c_ui - w0) y_i y_i^T`` and ``b_u = sum_i c_ui t_ui y_i``
     (G = other^T other as float32; target t_ui on rated pairs, 0 elsewhere). Rows
     with no ratings become zero, like ``implicit``. ``losses[u]`` gets the rated
     pairs' share of the weighted loss with the new factors (``_observed_loss``).
     ``rows`` holds the weights c_ui; ``params``: ``(reg, w0)``; ``targets``: the t_ui
-    in the order of ``rows``, or None for preference 1.
+    in the order of ``rows``, or None for preference 1; ``row_regs``: reg_u per row
+    (float32), or None for ``reg`` on every row.
     """
     indptr = rows[0]
     reg, w0 = params
@@ -430,10 +440,11 @@ def implicit_half_cholesky(rows, targets, this, other, G, params, order, n_threa
                     this[row, :] = 0.0
                     losses[row] = 0.0
                     continue
+                lam = _row_reg(regf, row_regs, row)
                 for a in range(k):
                     for c in range(a + 1):
                         A[a, c] = w0f * G[a, c]
-                    A[a, a] += regf
+                    A[a, a] += lam
                     b[a] = 0.0
                 for pos in range(start, end, GATHER):
                     _gather_rows(M, b, w, other, rows, targets, np.float32(1.0), -w0f, pos, end, k)
@@ -444,12 +455,13 @@ def implicit_half_cholesky(rows, targets, this, other, G, params, order, n_threa
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def implicit_half_cg(rows, targets, this, other, G, params, order, n_threads, losses):
+def implicit_half_cg(rows, targets, this, other, G, params, order, n_threads, losses, row_regs):
     """Weighted ALS half-step by ``steps`` conjugate-gradient iterations per row, warm
     started from the current row (``implicit``'s CPU solver, generalized to an
-    unobserved weight w0): A_u p is w0 G p + reg p + sum_i (c_ui - w0)(y_i . p) y_i,
-    so A_u is never formed. ``params``: ``(reg, w0, steps)``; ``rows``, ``targets`` and
-    ``losses`` as in ``implicit_half_cholesky``.
+    unobserved weight w0): A_u p is w0 G p + reg_u p + sum_i (c_ui - w0)(y_i . p) y_i,
+    so A_u is never formed. ``params``: ``(reg, w0, steps)``; ``rows``, ``targets``,
+    ``losses`` and ``row_regs`` as in ``implicit_half_cholesky`` (a shared reg is
+    folded into w0 G once; a per-row one is added in each product).
     """
     indptr = rows[0]
     reg, w0, steps = params
@@ -460,7 +472,8 @@ def implicit_half_cg(rows, targets, this, other, G, params, order, n_threads, lo
     for a in range(k):
         for c in range(k):
             Gw[a, c] = w0f * G[a, c]
-        Gw[a, a] += regf
+        if row_regs is None:
+            Gw[a, a] += regf
     counter = np.zeros(1, dtype=np.int64)
     for t in prange(n_threads):
         r = np.empty(k, dtype=np.float32)
@@ -481,21 +494,26 @@ def implicit_half_cg(rows, targets, this, other, G, params, order, n_threads, lo
                     continue
                 for a in range(k):
                     x[a] = this[row, a]
-                _cg_solve(rows, targets, other, Gw, w0f, steps, row, x, work, k)
+                _cg_solve(rows, targets, other, Gw, w0f, steps, row, x, work, k, row_regs)
                 this[row, :] = x
                 losses[row] = _observed_loss(rows, targets, other, row, x, w0, k)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _cg_solve(rows, targets, other, Gw, w0f, steps, row, x, work, k):
+def _cg_solve(rows, targets, other, Gw, w0f, steps, row, x, work, k, row_regs):
     """``steps`` CG iterations on A_u x = b_u from the given x (updated in place);
-    ``work``: the thread's vectors ``(r, p, Ap)``. The thresholds on |r|^2 are implicit's."""
+    ``work``: the thread's vectors ``(r, p, Ap)``; ``row_regs``: None when Gw holds the
+    regularization, else reg_u per row. The thresholds on |r|^2 are implicit's."""
     indptr, indices, conf = rows
     r, p, Ap = work
     start, end = indptr[row], indptr[row + 1]
     # r = b - A x
     for a in range(k):
         r[a] = -_dot(Gw[a], x, k)
+    if row_regs is not None:
+        lam = row_regs[row]
+        for a in range(k):
+            r[a] -= lam * x[a]
     for pos in range(start, end):
         y = other[indices[pos]]
         c = conf[pos]
@@ -510,6 +528,9 @@ def _cg_solve(rows, targets, other, Gw, w0f, steps, row, x, work, k):
     for _ in range(steps):
         for a in range(k):
             Ap[a] = _dot(Gw[a], p, k)
+        if row_regs is not None:
+            for a in range(k):
+                Ap[a] += row_regs[row] * p[a]
         for pos in range(start, end):
             y = other[indices[pos]]
             coef = (conf[pos] - w0f) * _dot(y, p, k)
@@ -538,25 +559,31 @@ def implicit_row_losses(rows, targets, X, Y, w0):
     return out
 
 
-def implicit_loss(observed, gram_x, gram_y, reg_x, reg_y, w0, total_weight) -> float:
+def implicit_penalty(X, gram_x, reg, row_regs=None) -> float:
+    """The penalty of one side: ``reg |X|^2`` (the trace of its Gram matrix), or
+    ``sum_u row_regs[u] |X[u]|^2`` with a regularization per row."""
+    if row_regs is None:
+        return reg * float(np.trace(gram_x))
+    return float(np.dot(row_regs.astype(np.float64), row_sq_norms(X)))
+
+
+def implicit_loss(observed, gram_x, gram_y, penalty, w0, total_weight) -> float:
     """``implicit``'s training loss from its parts: the weighted squared error over every
-    pair, ``w0 <X^T X, Y^T Y> + sum(observed)``, plus ``reg_x |X|^2 + reg_y |Y|^2``
-    (the traces of the Gram matrices), divided by the total weight
+    pair, ``w0 <X^T X, Y^T Y> + sum(observed)``, plus the penalty of both sides
+    (``implicit_penalty``), divided by the total weight
     ``sum c_ui + w0 * (n_users * n_items - nnz)``."""
-    error, penalty = _implicit_terms(observed, gram_x, gram_y, reg_x, reg_y, w0)
+    error = _implicit_error(observed, gram_x, gram_y, w0)
     return (error + penalty) / total_weight if total_weight > 0 else float("nan")
 
 
-def implicit_loss_parts(observed, gram_x, gram_y, reg_x, reg_y, w0, total_weight) -> tuple[float, float]:
+def implicit_loss_parts(observed, gram_x, gram_y, penalty, w0, total_weight) -> tuple[float, float]:
     """The two parts of ``implicit_loss``, on its scale: (weighted squared error, penalty)."""
     if total_weight <= 0:
         return float("nan"), float("nan")
-    error, penalty = _implicit_terms(observed, gram_x, gram_y, reg_x, reg_y, w0)
-    return error / total_weight, penalty / total_weight
+    return _implicit_error(observed, gram_x, gram_y, w0) / total_weight, penalty / total_weight
 
 
-def _implicit_terms(observed, gram_x, gram_y, reg_x, reg_y, w0) -> tuple[float, float]:
-    """The weighted squared error over every pair and the penalty, not normalized."""
+def _implicit_error(observed, gram_x, gram_y, w0) -> float:
+    """The weighted squared error over every pair, not normalized."""
     quad = w0 * float(np.sum(gram_x * gram_y))
-    penalty = reg_x * float(np.trace(gram_x)) + reg_y * float(np.trace(gram_y))
-    return quad + float(np.sum(observed)), penalty
+    return quad + float(np.sum(observed))

@@ -17,7 +17,14 @@ fixed) followed by an item half-step; the solves run in numba (``mfsweep.kernels
   ``unobserved_weight`` on the others, regularization not scaled by counts.
   ``c_ui = alpha * f(r)^exponent`` with ``f(r) = r`` (``confidence: linear``) or
   ``f(r) = log(1 + r / epsilon)`` (``confidence: log``). Factors start from
-  uniform(0, 0.01), users drawn first, as in ``implicit``.
+  uniform(0, 0.01), users drawn first, as in ``implicit``; with ``init_std`` set, from
+  normal(0, init_std), users drawn first (the iALS code of Rendle et al. draws
+  normal(0, stddev / sqrt(embedding_size))).
+
+  ``regularization_scaling: frequency`` is the iALS recipe of Rendle et al. (2022): row
+  u's regularization is ``reg * (n_u + unobserved_weight * N)^regularization_exponent``
+  with n_u its ratings and N the number of columns of the other side (items for a
+  user, users for an item); the default ``none`` gives every row ``reg``.
 
   Two options turn it into the explicit WALS of TensorFlow's WALS tutorial (defaults
   keep the model above):
@@ -30,7 +37,8 @@ fixed) followed by an item half-step; the solves run in numba (``mfsweep.kernels
 
   Every half-step solves the weighted ridge problem exactly (``cholesky``) or
   approximately (``cg``): ``(w0 Y^T Y + reg I + sum_i (c_ui - w0) y_i y_i^T) x_u
-  = sum_i c_ui t_ui y_i`` over the row's rated pairs, Y^T Y formed once per half-step.
+  = sum_i c_ui t_ui y_i`` over the row's rated pairs, Y^T Y formed once per half-step
+  (``reg`` the row's regularization).
 
 The training loss of ``als`` and ``als-biased`` is their objective divided by the
 number of ratings; that of ``wals`` is ``implicit``'s: the weighted objective
@@ -190,24 +198,33 @@ class WALS(MFModel):
         "embedding_size": 100, "regularization": 0.01, "epochs": 15, "alpha": 1.0, "confidence": "linear",
         "epsilon": 1.0, "exponent": 1.0, "unobserved_weight": 1.0, "solver": "cg", "cg_steps": 3,
         "target": "preference", "weighting": "rating",
+        "regularization_scaling": "none", "regularization_exponent": 1.0, "init_std": None,
     }
-    non_negative: ClassVar[tuple[str, ...]] = ("regularization", "unobserved_weight", "exponent")
+    non_negative: ClassVar[tuple[str, ...]] = ("regularization", "unobserved_weight", "exponent",
+                                               "regularization_exponent")
     positive: ClassVar[tuple[str, ...]] = ("alpha", "epsilon")
 
     SOLVERS: ClassVar[tuple[str, ...]] = ("cg", "cholesky")
     CONFIDENCES: ClassVar[tuple[str, ...]] = ("linear", "log")
     TARGETS: ClassVar[tuple[str, ...]] = ("preference", "rating")
     WEIGHTINGS: ClassVar[tuple[str, ...]] = ("rating", "item_frequency")
+    SCALINGS: ClassVar[tuple[str, ...]] = ("none", "frequency")
 
     def _check_params(self) -> None:
-        for name in ("alpha", "epsilon", "exponent", "unobserved_weight"):
+        for name in ("alpha", "epsilon", "exponent", "unobserved_weight", "regularization_exponent"):
             value = self.params[name]
             if isinstance(value, (bool, dict)) or not isinstance(value, (int, float, np.number)):
                 raise ParameterError(f"{self.kind}: {name} must be a number, got {value!r}")
+        std = self.params["init_std"]
+        if std is not None and (isinstance(std, bool) or not isinstance(std, (int, float, np.number))
+                                or not np.isfinite(std) or std <= 0):
+            raise ParameterError(f"{self.kind}: init_std must be a number > 0, or null for uniform(0, 0.01), "
+                                 f"got {std!r}")
         super()._check_params()
         p = self.params
         for name, allowed in (("solver", self.SOLVERS), ("confidence", self.CONFIDENCES),
-                              ("target", self.TARGETS), ("weighting", self.WEIGHTINGS)):
+                              ("target", self.TARGETS), ("weighting", self.WEIGHTINGS),
+                              ("regularization_scaling", self.SCALINGS)):
             if p[name] not in allowed:
                 raise ParameterError(f"{self.kind}: {name} must be one of {', '.join(allowed)}, got {p[name]!r}")
         self._integer("cg_steps", 1)
@@ -242,11 +259,32 @@ class WALS(MFModel):
         t_items = np.repeat(np.arange(matrix.n_items), counts)
         return column[matrix.indices].astype(np.float32), column[t_items].astype(np.float32)
 
-    def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
+    def row_regularization(self, matrix: RatingMatrix) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Each row's regularization (user side, item side) as float32, or (None, None)
+        when every row of a side takes the side's ``regularization``."""
+        if self.params["regularization_scaling"] == "none":
+            return None, None
+        w0 = float(self.params["unobserved_weight"])
+        nu = float(self.params["regularization_exponent"])
+        reg_user, reg_item = self.pair("regularization")
+        counts = (np.diff(matrix.indptr), np.diff(matrix.t_indptr))
+        return tuple(
+            (reg * np.power(n.astype(np.float64) + w0 * others, nu)).astype(np.float32)
+            for reg, n, others in ((reg_user, counts[0], matrix.n_items), (reg_item, counts[1], matrix.n_users))
+        )
+
+    def _initial_factors(self, rng: np.random.Generator, n: int) -> np.ndarray:
         k = self.embedding_size
+        std = self.params["init_std"]
+        if std is None:
+            return rng.random((n, k), dtype=np.float32) * np.float32(0.01)
+        return rng.standard_normal((n, k), dtype=np.float32) * np.float32(std)
+
+    def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
         self.matrix = matrix
-        self.user_factors = rng.random((matrix.n_users, k), dtype=np.float32) * np.float32(0.01)
-        self.item_factors = rng.random((matrix.n_items, k), dtype=np.float32) * np.float32(0.01)
+        self.user_factors = self._initial_factors(rng, matrix.n_users)
+        self.item_factors = self._initial_factors(rng, matrix.n_items)
+        self._row_regs = self.row_regularization(matrix)
         self.user_bias = None
         self.item_bias = None
         self.global_bias = 0.0
@@ -271,13 +309,11 @@ class WALS(MFModel):
         threads = numba.get_num_threads()
         if self.params["solver"] == "cg":
             params = (reg, w0, int(self.params["cg_steps"]))
-            kernels.implicit_half_cg(
-                self._rows[side], self._targets[side], this, other, G, params, self._order[side], threads, losses
-            )
+            kernels.implicit_half_cg(self._rows[side], self._targets[side], this, other, G, params,
+                                     self._order[side], threads, losses, self._row_regs[side])
         else:
-            kernels.implicit_half_cholesky(
-                self._rows[side], self._targets[side], this, other, G, (reg, w0), self._order[side], threads, losses
-            )
+            kernels.implicit_half_cholesky(self._rows[side], self._targets[side], this, other, G, (reg, w0),
+                                           self._order[side], threads, losses, self._row_regs[side])
 
     def user_step(self, item_gram: np.ndarray | None = None) -> None:
         """Update every user's factors with the item factors fixed (``item_gram``:
@@ -290,16 +326,20 @@ class WALS(MFModel):
         gram = user_gram if user_gram is not None else kernels.gram(self.user_factors)
         self._half_step(1, self.item_factors, self.user_factors, gram, self._item_loss)
 
+    def _penalty(self, user_gram: np.ndarray, item_gram: np.ndarray) -> float:
+        """The regularization term of the objective, both sides, with each row's regularization."""
+        reg_user, reg_item = self.pair("regularization")
+        return (kernels.implicit_penalty(self.user_factors, user_gram, reg_user, self._row_regs[0])
+                + kernels.implicit_penalty(self.item_factors, item_gram, reg_item, self._row_regs[1]))
+
     def objective(self) -> float:
         """``implicit``'s normalized weighted loss (see the module docstring)."""
-        reg_user, reg_item = self.pair("regularization")
         w0 = float(self.params["unobserved_weight"])
         observed = kernels.implicit_row_losses(self._rows[0], self._targets[0], self.user_factors,
                                                self.item_factors, w0)
-        return kernels.implicit_loss(
-            observed, kernels.gram(self.user_factors), kernels.gram(self.item_factors),
-            reg_user, reg_item, w0, self._total_weight,
-        )
+        user_gram, item_gram = kernels.gram(self.user_factors), kernels.gram(self.item_factors)
+        return kernels.implicit_loss(observed, user_gram, item_gram, self._penalty(user_gram, item_gram),
+                                     w0, self._total_weight)
 
     def _epoch(self, epoch: int) -> float:
         self.user_step(self._item_gram)
@@ -307,8 +347,7 @@ class WALS(MFModel):
         self.item_step(user_gram)
         # the item step left the rated pairs' losses; the Gram matrices give the rest
         self._item_gram = kernels.gram(self.item_factors)
-        reg_user, reg_item = self.pair("regularization")
-        terms = (self._item_loss, user_gram, self._item_gram, reg_user, reg_item,
+        terms = (self._item_loss, user_gram, self._item_gram, self._penalty(user_gram, self._item_gram),
                  float(self.params["unobserved_weight"]), self._total_weight)
         data, l2 = kernels.implicit_loss_parts(*terms)
         self.loss_parts = {"data": data, "l2": l2}
