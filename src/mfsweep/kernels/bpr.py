@@ -17,7 +17,8 @@ Arguments come bundled in tuples (numba takes tuples of arrays and scalars):
 - ``rates``: ``(lr, reg_u, reg_i, reg_b)`` (float32), the learning rate and the L2
   weights of user factors, item factors and item biases.
 
-Flags and the linking of called functions are those of ``mfsweep.kernels.sgd``.
+Flags and the linking of called functions are those of ``mfsweep.kernels.sgd``; the
+random numbers are ``mfsweep.kernels.rng``'s.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from mfsweep.kernels.sgd import GOLDEN, OPTS, below, splitmix64
+from mfsweep.kernels.rng import GOLDEN, below, splitmix64, stream
+from mfsweep.kernels.sgd import OPTS
 
 
 @njit(**OPTS)
@@ -47,14 +49,14 @@ def is_rated(indices, lo, hi, item):
 def negative(seed, t, indices, lo, hi, n_items, popular):
     """The negative item of triple ``t`` for the user whose row is ``indices[lo:hi]``, or -1.
 
-    Draw a of triple t takes the bits ``splitmix64(splitmix64(seed + GOLDEN * t) + GOLDEN * (a + 1))``
-    (its own stream). Uniform: a candidate is ``below(bits, n_items)``, and the first the
-    user did not rate is taken (rejection sampling; the caller makes sure one exists).
-    ``popular``: one draw, the item of the training pair ``below(bits, nnz)`` (an item in
+    Draw a of triple t takes the bits ``splitmix64(stream(seed, t) + GOLDEN * (a + 1))``
+    (``mfsweep.kernels.rng``: the triple's own stream). Uniform: a candidate is
+    ``below(bits, n_items)``, and the first the user did not rate is taken (rejection
+    sampling; the caller makes sure one exists). ``popular``: one draw, the item of the training pair ``below(bits, nnz)`` (an item in
     proportion to its ratings), and -1 if the user rated it: ``implicit``'s sampling, whose
     triple is then skipped.
     """
-    state = splitmix64(np.uint64(seed) + GOLDEN * np.uint64(t)) + GOLDEN
+    state = stream(seed, t) + GOLDEN
     if popular:
         item = indices[below(splitmix64(state), indices.shape[0])]
         return -1 if is_rated(indices, lo, hi, item) else item

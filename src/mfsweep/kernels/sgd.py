@@ -31,6 +31,7 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from mfsweep.kernels import FASTMATH
+from mfsweep.kernels.rng import GOLDEN, below, splitmix64
 
 OPTS = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 
@@ -43,30 +44,11 @@ LOSS_CHUNKS = 64
 PREFETCH_AHEAD = 4
 
 
-# ----- random numbers, shuffling and prefetching ---------------------------------------------------
-#: splitmix64's increment (2^64 / golden ratio): its state advances by this much a draw.
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-@njit(cache=True)
-def splitmix64(state):
-    """splitmix64's output for ``state`` (uint64): 64 well-mixed random bits."""
-    z = state
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True)
-def below(bits, n):
-    """A pick in 0..n-1 from 64 random bits: (their 32 high bits * n) >> 32, uniform up to a
-    bias below n / 2^32."""
-    return np.int64(((bits >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
-
-
+# ----- shuffling and prefetching -----------------------------------------------------------------
 @njit(cache=True)
 def shuffle(triples, seed):
-    """Shuffle the triples (users[j], items[j], ratings[j]) in place: Fisher-Yates driven by splitmix64.
+    """Shuffle the triples (users[j], items[j], ratings[j]) in place: Fisher-Yates driven by
+    splitmix64 (``mfsweep.kernels.rng``).
 
     The pick for slot j is ``below(bits, j + 1)``. About 1 ns a slot, ten times faster
     than numpy's permutation.
