@@ -97,6 +97,13 @@ def test_one_step_climbs_the_gradient_of_the_triple(biased):
             assert (expected[name][f] - before[index][f]) / lr == pytest.approx(slope, rel=1e-5, abs=1e-8)
 
 
+@pytest.mark.parametrize("x", [-1000.0, -60.0, -3.0, -1e-4, 0.0, 2.5, 40.0, 100.0, 1000.0])
+def test_the_step_loss_is_minus_log_sigmoid_without_overflow(x):
+    e = np.exp(np.float32(x)) if x < 89 else np.float32(np.inf)
+    expected = math.log1p(math.exp(-x)) if x > -700 else -x
+    assert kernels.minus_log_sigmoid(np.float32(x), e) == pytest.approx(expected, rel=1e-6, abs=1e-37)  # exp(x) overflows float32 above 88
+
+
 # ----- negatives ----------------------------------------------------------------------------------
 def test_uniform_negatives_are_the_unrated_items_evenly():
     matrix = as_matrix(low_rank(n_users=5, n_items=12, per_user=7))

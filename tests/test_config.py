@@ -131,11 +131,21 @@ def test_validate_does_not_need_a_copy():
     yaml.safe_dump(config)  # still plain data
 
 
+def test_the_schema_allows_every_model_kind():
+    from mfsweep.models import KINDS
+    from mfsweep.pipeline.config import SCHEMA
+
+    schema = read_yaml(SCHEMA)
+    kinds = schema["properties"]["models"]["additionalProperties"]["properties"]["kind"]["enum"]
+    assert kinds == list(KINDS)
+
+
 def test_create_refuses_non_finite_parameters_of_every_kind():
     from mfsweep.models import ParameterError, create
 
     for kind, name in [("sgd", "regularization"), ("als-biased", "damping"), ("wals", "alpha"),
-                       ("sgd-gramian", "gravity"), ("adam", "weight_decay"), ("sgd", "learning_rate")]:
+                       ("sgd-gramian", "gravity"), ("adam", "weight_decay"), ("sgd", "learning_rate"),
+                       ("bpr", "learning_rate"), ("bpr", "init_std")]:
         for bad in (float("nan"), float("inf")):
             with pytest.raises(ParameterError, match=f"{name}.*(finite|must be)"):
                 create(kind, **{name: bad})

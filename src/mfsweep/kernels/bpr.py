@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from mfsweep.kernels.rng import GOLDEN, below, splitmix64, stream
-from mfsweep.kernels.sgd import OPTS
+from mfsweep.kernels.sgd import OPTS, PREFETCH_AHEAD, _prefetch_row
 
 
 @njit(**OPTS)
@@ -68,12 +68,27 @@ def negative(seed, t, indices, lo, hi, n_items, popular):
 
 
 @njit(**OPTS)
-def softplus(x):
-    """log(1 + exp(x)) in float64, without overflow."""
-    x = np.float64(x)
+def minus_log_sigmoid(x, e):
+    """-log sigmoid(x) = log(1 + exp(-x)) in float64, given e = exp(x) (possibly inf): one
+    log1p of a number in [0, 1], so neither overflow nor cancellation."""
     if x > 0.0:
-        return x + np.log1p(np.exp(-x))
-    return np.log1p(np.exp(x))
+        return np.log1p(1.0 / np.float64(e))
+    return np.log1p(np.float64(e)) - np.float64(x)
+
+
+@njit(**OPTS)
+def _draw_pair(j, pairs, rated, settings, n_items, out):
+    """The negatives of pair j (``negative``, -1 where none) into ``out`` (``negatives`` slots)."""
+    indptr, indices = rated
+    negatives, seed, _, popular = settings
+    u = pairs[0][j]
+    lo = indptr[u]
+    hi = indptr[u + 1]
+    for s in range(negatives):
+        if hi - lo >= n_items:
+            out[s] = -1
+        else:
+            out[s] = negative(seed, j * negatives + s, indices, lo, hi, n_items, popular)
 
 
 @njit(**OPTS)
@@ -88,25 +103,38 @@ def _bpr_range(pairs, start, end, rated, model, rates, settings, steps):
     q_j += lr (-z p_u - reg_i q_j); b_i += lr (z - reg_b b_i); b_j += lr (-z - reg_b b_j).
     ``steps`` = ``(user_steps, item_steps)`` (int64) count the steps that moved each row.
     A pair whose user rated every item, and a triple without a negative, make no step.
+
+    The negatives do not depend on the factors, so they are drawn PREFETCH_AHEAD pairs
+    ahead (into a ring of PREFETCH_AHEAD + 1 pairs), and the rows of that pair are
+    prefetched: the rows are gathered at random and would miss the cache.
     """
     users, items = pairs
-    indptr, indices = rated
     P, Q, b = model
     lr, reg_u, reg_i, reg_b = rates
-    negatives, seed, biased, popular = settings
+    negatives, _, biased, _ = settings
     user_steps, item_steps = steps
     k = P.shape[1]
     n_items = Q.shape[0]
+    slots = PREFETCH_AHEAD + 1
+    ring = np.empty(slots * negatives, np.int64)
+    for j in range(start, min(start + PREFETCH_AHEAD, end)):
+        _draw_pair(j, pairs, rated, settings, n_items, ring[(j % slots) * negatives:(j % slots + 1) * negatives])
     total = 0.0
     for j in range(start, end):
+        ahead = j + PREFETCH_AHEAD
+        if ahead < end:
+            slot = (ahead % slots) * negatives
+            _draw_pair(ahead, pairs, rated, settings, n_items, ring[slot:slot + negatives])
+            _prefetch_row(P, users[ahead])
+            _prefetch_row(Q, items[ahead])
+            for s in range(negatives):
+                if ring[slot + s] >= 0:
+                    _prefetch_row(Q, ring[slot + s])
         u = users[j]
         i = items[j]
-        lo = indptr[u]
-        hi = indptr[u + 1]
-        if hi - lo >= n_items:
-            continue
+        slot = (j % slots) * negatives
         for s in range(negatives):
-            n = negative(seed, j * negatives + s, indices, lo, hi, n_items, popular)
+            n = ring[slot + s]
             if n < 0:
                 continue
             user_steps[u] += 1
@@ -117,8 +145,9 @@ def _bpr_range(pairs, start, end, rated, model, rates, settings, steps):
                 x += P[u, f] * (Q[i, f] - Q[n, f])
             if biased:
                 x += b[i] - b[n]
-            z = np.float32(1.0) / (np.float32(1.0) + np.exp(x))
-            total += softplus(-x)
+            e = np.exp(x)
+            z = np.float32(1.0) / (np.float32(1.0) + e)
+            total += minus_log_sigmoid(x, e)
             for f in range(k):
                 p = P[u, f]
                 qi = Q[i, f]
