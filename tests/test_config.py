@@ -177,6 +177,16 @@ def test_trial_ids_of_the_shipped_configs_do_not_change():
     assert list(default["sgd-biased"])[:2] == ["7120b0af61", "0e752dbc2f"]
 
 
+def test_bpr_in_the_default_config_leaves_the_other_models_trials_as_they_were():
+    config = read_yaml(ROOT / "config" / "config.yaml")
+    without = copy.deepcopy(config)
+    del without["models"]["bpr"]
+    without["experiments"][0]["models"].remove("bpr")
+    with_bpr, before = validate(config), validate(without)
+    assert {name: trials for name, trials in with_bpr.items() if name != "bpr"} == before
+    assert len(with_bpr["bpr"]) == 12 and config["models"]["bpr"]["kind"] == "bpr"
+
+
 def test_an_exponent_number_gives_the_trial_of_the_same_decimal(tmp_path):
     written = tmp_path / "exp.yaml"
     written.write_text((ROOT / "tests" / "configs" / "tiny.yaml").read_text().replace(

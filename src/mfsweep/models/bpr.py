@@ -9,8 +9,7 @@ pairs in a seeded order (the Fisher-Yates shuffle of the SGD family) and, for ea
 the epoch's seed and the triple's position: ``mfsweep.kernels.bpr``). With
 ``sampling: popularity`` (``implicit``'s sampling), j is instead the item of a uniformly
 drawn training pair (an item in proportion to its ratings), drawn once: if u rated it,
-the triple makes no step. Each step (triple) is one
-step along the gradient of
+the triple makes no step. Each step (triple) is one step along the gradient of
 
     log sigmoid(x_ui - x_uj) - reg.user |p_u|^2 / 2 - reg.item (|q_i|^2 + |q_j|^2) / 2
                              - reg.item (b_i^2 + b_j^2) / 2
