@@ -48,6 +48,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m bench.bench_metrics
 	$(BIN)/python -m bench.bench_als
 	$(BIN)/python -m bench.bench_sgd
+	$(BIN)/python -m bench.bench_bpr
 	$(BIN)/python -m bench.bench_overhead
 
 clean:

@@ -1,5 +1,6 @@
-"""Shared fixtures: small ratings tables built with plain numpy."""
+"""Shared fixtures: small ratings tables built with plain numpy; numba's thread count."""
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,3 +25,11 @@ def make_ratings(users: int, items: int, per_user: int, seed: int = 0) -> pd.Dat
 def tiny_ratings() -> pd.DataFrame:
     """40 users x 30 items, 12 ratings each (480 rows)."""
     return make_ratings(40, 30, 12)
+
+
+@pytest.fixture
+def threads():
+    """Set numba's thread count inside a test (at most its pool's); restored afterwards."""
+    before = numba.get_num_threads()
+    yield lambda n: numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(before)

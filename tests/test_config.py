@@ -239,11 +239,21 @@ def test_validate_does_not_need_a_copy():
     yaml.safe_dump(config)  # still plain data
 
 
+def test_the_schema_allows_every_model_kind():
+    from mfsweep.models import KINDS
+    from mfsweep.pipeline.config import SCHEMA
+
+    schema = read_yaml(SCHEMA)
+    kinds = schema["properties"]["models"]["additionalProperties"]["properties"]["kind"]["enum"]
+    assert kinds == list(KINDS)
+
+
 def test_create_refuses_non_finite_parameters_of_every_kind():
     from mfsweep.models import ParameterError, create
 
     for kind, name in [("sgd", "regularization"), ("als-biased", "damping"), ("wals", "alpha"),
-                       ("sgd-gramian", "gravity"), ("adam", "weight_decay"), ("sgd", "learning_rate")]:
+                       ("sgd-gramian", "gravity"), ("adam", "weight_decay"), ("sgd", "learning_rate"),
+                       ("bpr", "learning_rate"), ("bpr", "init_std")]:
         for bad in (float("nan"), float("inf")):
             with pytest.raises(ParameterError, match=f"{name}.*(finite|must be)"):
                 create(kind, **{name: bad})
@@ -273,6 +283,16 @@ def test_trial_ids_of_the_shipped_configs_do_not_change():
     assert list(tiny["sgd-biased"]) == ["d26886cbff", "e8773d2f5a", "121f042913"]
     default = validate(read_yaml(ROOT / "config" / "config.yaml"))
     assert list(default["sgd-biased"])[:2] == ["7120b0af61", "0e752dbc2f"]
+
+
+def test_bpr_in_the_default_config_leaves_the_other_models_trials_as_they_were():
+    config = read_yaml(ROOT / "config" / "config.yaml")
+    without = copy.deepcopy(config)
+    del without["models"]["bpr"]
+    without["experiments"][0]["models"].remove("bpr")
+    with_bpr, before = validate(config), validate(without)
+    assert {name: trials for name, trials in with_bpr.items() if name != "bpr"} == before
+    assert len(with_bpr["bpr"]) == 12 and config["models"]["bpr"]["kind"] == "bpr"
 
 
 def test_an_exponent_number_gives_the_trial_of_the_same_decimal(tmp_path):

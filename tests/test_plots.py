@@ -439,9 +439,10 @@ def test_workflow_description_renders_with_the_config(report_config):
     assert "random search of 3 trials" in text and "mailto:" not in text
 
 
-def test_comparison_leaves_implicit_models_out_of_rating_panels(tmp_path):
+@pytest.mark.parametrize("kind", ["wals", "bpr"])
+def test_comparison_leaves_implicit_models_out_of_rating_panels(tmp_path, kind):
     frame = trials_module.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
-                           best_json("wals", "cccccccccc", 3.2, 1.0)])
+                                   best_json(kind, "cccccccccc", 3.2, 1.0)])
     path = tmp_path / "comparison.svg"
     plots.plot_comparison(frame, path, metrics=["RMSE", "NDCG"])
     text = svg_text(path)
@@ -467,7 +468,9 @@ def test_captions_take_the_selection_metric_from_the_package():
     config = yaml.safe_load((Path(__file__).parent / "configs" / "tiny.yaml").read_text())
     config["models"]["explicit"] = {"kind": "wals", "params": {"embedding_size": 4, "target": "rating"}}
     config["models"]["implicit"] = {"kind": "wals", "params": {"embedding_size": 4}}
+    config["models"]["ranker"] = {"kind": "bpr", "params": {"embedding_size": 4}}
     validate(config, SCHEMA)
+    assert config["selection"]["ranker"] == {"metric": "NDCG", "lower_is_better": False, "rating_model": False}
     assert config["selection"]["explicit"] == {"metric": "RMSE", "lower_is_better": True, "rating_model": True}
     assert config["selection"]["implicit"] == {"metric": "NDCG", "lower_is_better": False, "rating_model": False}
     def text(model):

@@ -15,8 +15,9 @@ TESTS = Path(__file__).parent
 SRC = Path(mfsweep.__file__).parents[1]
 
 #: The kinds whose kernels call other compiled functions whose copies rounded differently
-#: from the function compiled on its own (``mfsweep.kernels.linking``).
-KINDS = ("wals", "sgd-gramian")
+#: from the function compiled on its own (``mfsweep.kernels.linking``), and ``bpr``, whose
+#: pass calls its sampler and loss functions.
+KINDS = ("wals", "sgd-gramian", "bpr")
 
 #: Trains each kind on a small table, saves the factors to argv[1] and prints, per kernel
 #: module, the overloads numba compiled in the process (misses) and loaded from its cache (hits).
@@ -25,7 +26,7 @@ import json, sys
 import numpy as np
 sys.path.insert(0, {tests!r})
 from conftest import make_ratings
-from mfsweep.kernels import als, sgd
+from mfsweep.kernels import als, bpr, rng, sgd
 from mfsweep.models import create
 ratings = make_ratings(200, 100, 20)
 arrays = {{}}
@@ -35,7 +36,7 @@ for kind in {kinds!r}:
     arrays[kind + "/item_factors"] = model.item_factors
 np.savez(sys.argv[1], **arrays)
 counts = {{"hits": 0, "misses": 0}}
-for module in (als, sgd):
+for module in (als, bpr, rng, sgd):
     for kernel in vars(module).values():
         stats = getattr(kernel, "stats", None)
         if stats is not None:

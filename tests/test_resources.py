@@ -106,7 +106,7 @@ def test_movielens_sizes_ask_for_sane_amounts(kind):
 # peak RSS of train + evaluate in one process, and CPU seconds of one epoch (module docstring).
 MEASURED = [("als-biased", 64, 719, 0.68), ("als-biased", 256, 769, 6.3), ("wals", 256, 781, 1.9),
             ("sgd-biased", 64, 751, 0.12), ("sgd-biased", 256, 796, 0.31), ("sgd-gramian", 64, 725, 6.2),
-            ("adam", 64, 769, 5.6), ("adam", 256, 831, 22.5)]
+            ("adam", 64, 769, 5.6), ("adam", 256, 831, 22.5), ("bpr", 64, 624, 1.25), ("bpr", 256, 686, 1.75)]
 
 
 @pytest.mark.parametrize("kind, k, peak_mb, epoch_s", MEASURED)
@@ -140,6 +140,16 @@ def test_a_searched_batch_size_sizes_the_runtime_by_its_smallest_value():
     assert res.smallest_batch("als", [{"embedding_size": 8}]) is None
     slow = res.train_runtime_min(5_000_000, 64, 20, "adam", 300_000, 150_000, batch_size=32)
     assert slow > res.train_runtime_min(5_000_000, 64, 20, "adam", 300_000, 150_000, batch_size=1024)
+
+
+def test_bpr_runtime_grows_with_the_most_negatives_of_a_unit():
+    assert res.most_negatives("bpr", [{"negatives": 3}, {}]) == 3
+    assert res.most_negatives("bpr", [{"seed": 1}]) == 1                # bpr's default
+    assert res.most_negatives("sgd", [{"embedding_size": 8}]) is None
+    one = res.epoch_seconds(3_600_000, 45_000, 64, "bpr")
+    assert res.epoch_seconds(3_600_000, 45_000, 64, "bpr", negatives=5) == pytest.approx(5 * one)
+    many = res.train_runtime_min(5_000_000, 64, 20, "bpr", 300_000, 150_000, negatives=5)
+    assert many > res.train_runtime_min(5_000_000, 64, 20, "bpr", 300_000, 150_000)
 
 
 def test_parquet_rows_of_a_missing_file_name_the_file(tmp_path):

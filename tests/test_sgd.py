@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -88,14 +87,6 @@ def numeric_gradient(kind, params, theta, mu, data, h=1e-6) -> dict[str, np.ndar
             g[index] = (objective(kind, params, plus, mu, data) - objective(kind, params, minus, mu, data)) / (2 * h)
         grad[name] = g
     return grad
-
-
-@pytest.fixture
-def threads():
-    """Set numba's thread count inside a test; restored afterwards."""
-    before = numba.get_num_threads()
-    yield lambda n: numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(before)
 
 
 STEP_PARAMS = {

@@ -169,6 +169,7 @@ def test_malformed_dotted_names_are_named(flat, message):
 
 def test_selection_metric_follows_the_kind_and_the_config():
     assert model_metric({"kind": "wals"}) == "NDCG" and model_metric({"kind": "als"}) == "RMSE"
+    assert model_metric({"kind": "bpr"}) == "NDCG"
     assert model_metric({"kind": "als", "early_stopping": {"metric": "MAE"}}) == "MAE"
 
 
@@ -176,3 +177,4 @@ def test_rating_rows_tell_explicit_from_implicit_wals():
     table = pd.DataFrame({"kind": ["als", "wals", "wals"], "param.target": [None, "rating", "preference"]})
     assert rating_rows(table).tolist() == [True, True, False]
     assert rating_rows(table.drop(columns="param.target")).tolist() == [True, False, False]
+    assert rating_rows(pd.DataFrame({"kind": ["bpr", "sgd"]})).tolist() == [False, True]

@@ -34,7 +34,7 @@ METRIC_ORDER = (*RATING_METRICS, *RANKING_METRICS, *(f"{name}@" for name in CUTO
 
 #: Kinds trained on implicit feedback: their scores rank items but are not ratings
 #: (unless their ``target`` parameter is ``rating``: see ``predicts_ratings``).
-IMPLICIT_KINDS = ("wals",)
+IMPLICIT_KINDS = ("wals", "bpr")
 
 #: Record fields that become columns of the trial table as they are.
 RECORD_FIELDS = ("model", "kind", "trial", "fold", "epochs_completed", "best_epoch", "stop_reason", "error",

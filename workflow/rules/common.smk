@@ -133,7 +133,8 @@ def train_runtime(wildcards, input, attempt):
     unit = unit_settings(wildcards)
     return attempt * res.train_runtime_min(ratings, unit_sizes(wildcards), model["max_epochs"], model["kind"],
                                            n_users=users, n_items=items, validation_users=validation_users,
-                                           batch_size=res.smallest_batch(unit["kind"], unit["trials"].values()))
+                                           batch_size=res.smallest_batch(unit["kind"], unit["trials"].values()),
+                                           negatives=res.most_negatives(unit["kind"], unit["trials"].values()))
 
 
 def evaluate_mem_mb(wildcards, input, attempt):

@@ -16,10 +16,8 @@ import pandas as pd
 from numba import njit, prange
 
 from mfsweep.data.common import DataError
+from mfsweep.kernels.rng import stream, uniform
 
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-MIX2 = np.uint64(0x94D049BB133111EB)
 START = 946684800  # 2000-01-01, when the synthetic timestamps begin
 SPAN = 20 * 365 * 86400  # they spread over about twenty years
 MEAN_RATING = 3.5
@@ -127,26 +125,6 @@ def _cover_items(item_col: np.ndarray, items: int, seed: np.uint64) -> None:
 
 
 # ----- numba kernels -----------------------------------------------------------------------
-@njit(cache=True)
-def _mix(z):
-    z = (z ^ (z >> np.uint64(30))) * MIX1
-    z = (z ^ (z >> np.uint64(27))) * MIX2
-    return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True)
-def _stream(seed, index):
-    """The start of an independent random stream for (seed, index)."""
-    return _mix(seed ^ _mix(np.uint64(index) * GOLDEN + np.uint64(1)))
-
-
-@njit(cache=True)
-def _uniform(state):
-    """(next state, a uniform number in [0, 1)) from a splitmix64 stream."""
-    state = state + GOLDEN
-    return state, float(_mix(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
 @njit(parallel=True, cache=True)
 def _sample_items(counts, offsets, cdf, weights, seed, blocks, out):
     """Each user's ``counts[u]`` distinct items by weight into ``out[offsets[u]:...]``:
@@ -158,14 +136,14 @@ def _sample_items(counts, offsets, cdf, weights, seed, blocks, out):
     for block in prange(blocks):
         taken = np.zeros(n_items, np.bool_)
         for user in range(block * size, min(n_users, (block + 1) * size)):
-            state = _stream(seed, user)
+            state = stream(seed, user)
             need = counts[user]
             start = offsets[user]
             got = 0
             tries = 0
             limit = 4 * need + 64
             while got < need and tries < limit:
-                state, x = _uniform(state)
+                state, x = uniform(state)
                 item = min(np.searchsorted(cdf, x, side="right"), n_items - 1)
                 tries += 1
                 if not taken[item]:
@@ -178,7 +156,7 @@ def _sample_items(counts, offsets, cdf, weights, seed, blocks, out):
                     if taken[item]:
                         keys[item] = np.inf
                     else:
-                        state, x = _uniform(state)
+                        state, x = uniform(state)
                         keys[item] = -math.log(1.0 - x) / weights[item]
                 best = np.argsort(keys)
                 for j in range(need - got):
@@ -189,11 +167,11 @@ def _sample_items(counts, offsets, cdf, weights, seed, blocks, out):
 
 @njit(cache=True)
 def _move_draws(item_col, counts, uncovered, seed):
-    state = _stream(seed, 0)
+    state = stream(seed, 0)
     n = item_col.shape[0]
     j = 0
     while j < uncovered.shape[0]:
-        state, x = _uniform(state)
+        state, x = uniform(state)
         row = min(int(x * n), n - 1)
         old = item_col[row]
         if counts[old] > 1:
@@ -213,8 +191,8 @@ def _ratings(users, items, user_factors, item_factors, user_bias, item_bias, mea
         for f in range(k):
             value += user_factors[u, f] * item_factors[i, f]
         if noise > 0:
-            state = _stream(seed, row)
-            state, a = _uniform(state)
-            state, b = _uniform(state)
+            state = stream(seed, row)
+            state, a = uniform(state)
+            state, b = uniform(state)
             value += noise * math.sqrt(-2.0 * math.log(1.0 - a)) * math.cos(2.0 * math.pi * b)
         out[row] = min(5.0, max(0.5, math.floor(value * 2.0 + 0.5) / 2.0))

@@ -15,6 +15,7 @@ KINDS: dict[str, str] = {
     "sgd-biased": "mfsweep.models.sgd:BiasedSGD",
     "sgd-gramian": "mfsweep.models.sgd:GramianSGD",
     "adam": "mfsweep.models.sgd:Adam",
+    "bpr": "mfsweep.models.bpr:BPR",
 }
 
 

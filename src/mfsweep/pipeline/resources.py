@@ -17,6 +17,8 @@ train + evaluate, peak RSS        275 MB       355-400 MB  720-780 MB
 als-biased, CPU s per epoch       0.005        0.14        0.68
 als-biased at size 256            .            1.19        6.3
 sgd-biased                        0.0015       0.015       0.12
+bpr (one negative)                0.008        .           1.0-1.25
+bpr at size 256                   .            .           1.6-1.75
 sgd-gramian                       0.028        0.44        6.2
 adam                              0.009        0.21        5.6
 validation per epoch (2000 users) 0.02-0.1     0.05        0.13
@@ -37,7 +39,8 @@ From which, per job:
   step and the ``srun`` step, about 240 MB each), counted in a job's memory wherever
   the cluster enforces it: SNAKEMAKE_MB.
 - Per epoch, ALS costs c + a k + b k^2 per training rating; per-rating SGD c + a k;
-  ``sgd-gramian`` adds a term in (steps x rows x k) and ``adam`` updates every row at
+  ``bpr`` c + a k per step (``negatives`` steps a rating; three rows gathered at random
+  and a sampled negative, so several times a step of SGD); ``sgd-gramian`` adds a term in (steps x rows x k) and ``adam`` updates every row at
   each minibatch step (its dense AdamW), so both grow with the number of users and
   items, not only with the ratings. Validation ranks up to 2000 users over every item
   each epoch; ``evaluate`` ranks every test user.
@@ -77,13 +80,16 @@ TRAIN_BYTES_PER_RATING = 135
 SPLIT_BYTES_PER_RATING = 100
 PREPARE_BYTES_PER_RATING = 150
 #: Copies of the factor matrices (users + items) x embedding_size x float32 alive while training.
-FACTOR_COPIES = {"als": 4, "als-biased": 4, "wals": 4, "sgd": 4, "sgd-biased": 4, "sgd-gramian": 5, "adam": 6}
+FACTOR_COPIES = {"als": 4, "als-biased": 4, "wals": 4, "sgd": 4, "sgd-biased": 4, "sgd-gramian": 5, "adam": 6,
+                 "bpr": 4}
 #: Copies alive while evaluating: the loaded model and its float32 working arrays.
 EVALUATE_FACTOR_COPIES = 3
 
 #: CPU seconds per training rating and epoch: ALS c + a k + b k^2, SGD c + a k.
 ALS_SECONDS = (1.5e-8, 1.8e-9, 2.0e-11)
 SGD_SECONDS = (1.5e-8, 3.0e-10)
+#: bpr: CPU seconds per step (a rating and one negative), c + a k.
+BPR_SECONDS = (2.5e-7, 1.0e-9)
 #: sgd-gramian: per training rating and unit of embedding size, and per step x row x unit of size.
 GRAMIAN_SECONDS = (5.0e-9, 5.0e-9)
 #: adam: per step and row, c + a k (every row is updated at every minibatch).
@@ -154,33 +160,40 @@ def _memory(script_bytes: float) -> int:
 # ----- runtime --------------------------------------------------------------------------------
 def train_runtime_min(n_ratings: int, embedding_size, max_epochs: int, kind: str,
                       n_users: int | None = None, n_items: int | None = None,
-                      batch_size: int | None = None, validation_users: int = VALIDATION_USERS) -> int:
+                      batch_size: int | None = None, validation_users: int = VALIDATION_USERS,
+                      negatives: int | None = None) -> int:
     """Runtime limit (minutes) of a train job running every epoch of each of its trials.
 
     ``embedding_size`` is one size or the sizes of a batch's trials (their times add up).
     Without ``n_users``/``n_items`` they are estimated as n_ratings / 60 each (MovieLens
     has 35 to 110 ratings per user-or-item row); ``adam`` and ``sgd-gramian`` depend on
-    them, so pass them when known. ``batch_size`` defaults to the kind's own.
+    them, so pass them when known. ``batch_size`` and ``negatives`` (``bpr``) default to
+    the kind's own.
     """
     n = _count("n_ratings", n_ratings)
     epochs = _count("max_epochs", max_epochs, minimum=1)
     kind = _kind(kind)
     users, items = _users_items(n, n_users, n_items)
     batch = default_param(kind, "batch_size", 1) if batch_size is None else _count("batch_size", batch_size, minimum=1)
+    draws = default_param(kind, "negatives", 1) if negatives is None else _count("negatives", negatives, minimum=1)
     seconds = STARTUP_SECONDS + n * READ_SECONDS_PER_RATING
     for k in _sizes(embedding_size):
-        epoch = epoch_seconds(n, users + items, k, kind, batch)
+        epoch = epoch_seconds(n, users + items, k, kind, batch, draws)
         validation = min(users, validation_users) * items * k * RANK_SECONDS
         seconds += epochs * (epoch + validation)
     return _minutes(seconds)
 
 
-def epoch_seconds(n_ratings: int, rows: int, embedding_size: int, kind: str, batch_size: int = 1) -> float:
+def epoch_seconds(n_ratings: int, rows: int, embedding_size: int, kind: str, batch_size: int = 1,
+                  negatives: int = 1) -> float:
     """Estimated CPU seconds of one training epoch on one thread (before the safety factor)."""
     k = float(embedding_size)
     if kind in ("als", "als-biased", "wals"):
         c, a, b = ALS_SECONDS
         return n_ratings * (c + a * k + b * k * k)
+    if kind == "bpr":
+        c, a = BPR_SECONDS
+        return n_ratings * negatives * (c + a * k)
     c, a = SGD_SECONDS
     seconds = n_ratings * (c + a * k)
     steps = math.ceil(n_ratings / batch_size)
@@ -229,6 +242,13 @@ def smallest_batch(kind: str, trials) -> int | None:
     default where unset); None for kinds without minibatches."""
     sizes = [size for size in trial_values(kind, trials, "batch_size") if size is not None]
     return min(int(size) for size in sizes) if sizes else None
+
+
+def most_negatives(kind: str, trials) -> int | None:
+    """The most ``negatives`` among a unit's trials (its slowest epochs; the kind's default
+    where unset); None for kinds without negative sampling."""
+    counts = [count for count in trial_values(kind, trials, "negatives") if count is not None]
+    return max(int(count) for count in counts) if counts else None
 
 
 def trial_values(kind: str, trials, name: str) -> list:
