@@ -2,6 +2,7 @@
 
 Every kind (and the variants of ``VARIANTS``) on the same small ratings:
 
+- a model's ``kind`` is its key in KINDS;
 - ``fit`` is ``fit_epochs`` run to the end, bit for bit; ``fit_epochs`` yields epochs 1..n
   with finite losses;
 - the loss parts add up to the loss and become the history's ``loss_*`` columns;
@@ -116,6 +117,7 @@ def test_every_kind_has_a_row_in_the_contract_table():
 @pytest.mark.parametrize("kind, params", CASES)
 def test_fit_is_fit_epochs_to_the_end(kind, params):
     stepped = build(kind, params)
+    assert stepped.kind == kind, "a model's kind is its key in KINDS (load builds it from the stored kind)"
     states = list(stepped.fit_epochs(TRAIN))
     assert [s.epoch for s in states] == list(range(1, SMALL["epochs"] + 1))
     assert all(s.model is stepped for s in states)
