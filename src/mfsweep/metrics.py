@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mfsweep.kernels.contexts import Model
 from mfsweep.kernels.ranking import mark_coverage, pair_scores, rank_users, user_metrics
 from mfsweep.matrix import RatingMatrix, as_matrix
 from mfsweep.trials import check_cutoffs, metric_names
@@ -69,13 +70,12 @@ class _Scores:
 
     def pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         out = np.empty(len(users), dtype=np.float64)
-        model = (self.user_factors, self.item_factors, self.user_bias, self.item_bias, self.global_bias)
-        pair_scores(model, users, items, out)
+        pair_scores(self.model(), users, items, out)
         return out
 
-    def scorer(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """What ranking needs: (user_factors, item_factors, item_bias)."""
-        return self.user_factors, self.item_factors, self.item_bias
+    def model(self) -> Model:
+        """The kernels' ``Model`` (global bias float64)."""
+        return Model(self.global_bias, self.user_factors, self.item_factors, self.user_bias, self.item_bias)
 
 
 def _bias(bias, n: int, name: str) -> np.ndarray:
@@ -114,7 +114,7 @@ def _ranked_blocks(scores: _Scores, users, excluded, relevant, ranks, n):
         block_ptr = rel_ptr[start:stop + 1]
         block_top = top[: stop - start]
         block_relevant = (block_ptr - block_ptr[0], rel_items[block_ptr[0]:block_ptr[-1]])
-        rank_users(scores.scorer(), users[start:stop], excluded, block_relevant,
+        rank_users(scores.model(), users[start:stop], excluded, block_relevant,
                    ranks[block_ptr[0]:block_ptr[-1]], block_top)
         yield start, stop, block_top
 

@@ -1,8 +1,9 @@
 """numba kernels (compiled code only; the Python API lives in the modules above).
 
 The fast-math flag sets of every kernel are defined here, once. Importing the package
-installs ``linking``, which makes every kernel run its own copies of the functions it
-calls, so the numbers do not depend on whether numba's cache was warm.
+installs ``linking``, which makes every kernel of the package run its own copies of
+the functions it calls, so the numbers do not depend on whether numba's cache was warm
+(numba code outside the package is left as numba compiles it).
 """
 
 from mfsweep.kernels import linking

@@ -1,10 +1,18 @@
 """numba kernels of the ALS family: per-row ridge solves, Gram matrices and objectives.
 
 A half-step updates every row of ``this`` from the fixed ``other`` factors and the
-sparse ratings of that row: ``rows``, one side of the rating matrix in CSR form as one
-tuple ``(indptr, indices, values)`` (for weighted ALS the values are the confidences). Rows
+sparse ratings of that row: ``rows``, one side of the rating matrix as a ``contexts.Csr``
+(for weighted ALS the values are the confidences). Rows
 are independent, so they run in parallel; each row's arithmetic does not depend on
 the thread that runs it, so the factors are the same for any thread count.
+
+Arguments travel in the named tuples defined here (``Ridge``, ``ExplicitLosses``,
+``WeightedRidge``) and in ``mfsweep.kernels.contexts``; an argument or field that is None
+(no targets, one regularization for every row, no errors wanted) is resolved when the
+kernel is compiled. A model keeps what each side's half-step reads in a ``Side``. numba
+0.68 passes a named tuple into a parallel loop only when it is an argument of the kernel
+(or built there), not when it is read from another tuple, so ``Side`` is not itself an
+argument of a parallel kernel.
 
 Each of ``n_threads`` threads (callers pass ``numba.get_num_threads()``) allocates
 its workspace once, then claims blocks of ``BLOCK`` rows from a shared atomic
@@ -19,15 +27,55 @@ in this process or loaded from numba's cache (``mfsweep.kernels.linking``).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 from mfsweep.kernels import FASTMATH
+from mfsweep.kernels.contexts import Csr
 
 #: Rows a thread claims at a time.
 BLOCK = 4
+
+
+class Side(NamedTuple):
+    """What a half-step reads of the side it updates (the arguments of the same names):
+    its ratings ``rows``, the rows in claim ``order`` (``heavy_first``), the targets of
+    its rated pairs in the order of ``rows`` (weighted ALS; None: preference 1), and each
+    row's regularization (weighted ALS, float32; None: the same for every row)."""
+
+    rows: Csr
+    order: np.ndarray
+    targets: np.ndarray | None = None
+    row_regs: np.ndarray | None = None
+
+
+class Ridge(NamedTuple):
+    """Explicit ALS's regularization of a side: ``reg``, times each row's rating count when ``scaled``."""
+
+    reg: float
+    scaled: bool
+
+
+class ExplicitLosses(NamedTuple):
+    """Per row, written by ``explicit_half_step``: the squared error (float64; None: not
+    computed) and the count-scaled squared norm of the new factors (float64)."""
+
+    errors: np.ndarray | None
+    penalty: np.ndarray
+
+
+class WeightedRidge(NamedTuple):
+    """Weighted ALS's parameters of a half-step: the regularization ``reg`` (of every row
+    when the side has no ``row_regs``), the weight ``w0`` of unrated pairs, and the
+    conjugate-gradient iterations per row (``implicit_half_cg``; the Cholesky solver is exact)."""
+
+    reg: float
+    w0: float
+    cg_steps: int
 
 
 @intrinsic
@@ -200,7 +248,7 @@ def _explicit_row(rows, other, lam, row, work, k):
     ``work``: the thread's workspace ``(A, M, Y, w, b, alpha, x)`` (see ``explicit_half_step``).
     """
     A, M, _, w, b, _, x = work
-    indptr = rows[0]
+    indptr = rows.indptr
     start, end = indptr[row], indptr[row + 1]
     A[:, :] = 0.0
     b[:] = 0.0
@@ -264,26 +312,41 @@ def _explicit_row_dual(rows, other, lam, row, work, k):
             x[a] += ai * Yi[a]
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def _store_error(errors, rows, other, x, row, k):
+    """errors[row] = |r - Y_u x|^2 over the row's ratings (0 for none), in float64;
+    nothing when ``errors`` is None (the branch is resolved when the kernel is compiled)."""
+    if errors is None:
+        return
+    indptr, indices, values = rows
+    err = 0.0
+    for pos in range(indptr[row], indptr[row + 1]):
+        d = np.float64(values[pos]) - _dot64(x, other[indices[pos]], k)
+        err += d * d
+    errors[row] = err
+
+
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
 def explicit_half_step(rows, this, other, ridge, order, n_threads, losses):
     """Explicit ALS half-step, with count-scaled regularization (LensKit's BiasedMF) or a plain one.
 
-    ``ridge``: ``(reg, scaled)``. For each row u with n_u ratings r over the columns Y_u of
-    ``other``: ``this[u] = (Y_u^T Y_u + reg * s_u * I)^-1 Y_u^T r`` with s_u = n_u when
-    ``scaled``, else 1 (through the dual system when the row has fewer ratings than
-    factors); a row with no ratings becomes zero. Also writes into ``losses`` =
-    ``(errors, penalty)``, per row and with the new factors, the squared error
-    ``errors[u] = |r - Y_u this[u]|^2`` (skipped when ``errors`` is empty) and
-    ``penalty[u] = s_u |this[u]|^2`` (float64), so the objective after an item step costs
-    no extra pass.
+    ``rows``: a ``Csr``; ``order``: the claim order; ``ridge``: a ``Ridge``. For each row
+    u with n_u ratings r over the columns Y_u of ``other``:
+    ``this[u] = (Y_u^T Y_u + reg * s_u * I)^-1 Y_u^T r`` with s_u = n_u when ``scaled``,
+    else 1 (through the dual system when the row has fewer ratings than factors); a row
+    with no ratings becomes zero. Also writes into ``losses`` (``ExplicitLosses``), per
+    row and with the new factors, the squared error ``errors[u] = |r - Y_u this[u]|^2``
+    (skipped when ``errors`` is None) and ``penalty[u] = s_u |this[u]|^2`` (float64), so
+    the objective after an item step costs no extra pass.
     """
-    indptr, indices, values = rows
-    reg, scaled = ridge
-    errors, penalty = losses
+    indptr = rows.indptr
+    reg = ridge.reg
+    scaled = ridge.scaled
+    errors = losses.errors
+    penalty = losses.penalty
     n, k = this.shape
     counter = np.zeros(1, dtype=np.int64)
     kp = (k + 15) // 16 * 16
-    with_errors = len(errors) > 0
     for t in prange(n_threads):
         A = np.zeros((kp, kp), dtype=np.float32)
         M = np.zeros((GATHER, kp), dtype=np.float32)
@@ -302,8 +365,7 @@ def explicit_half_step(rows, this, other, ridge, order, n_threads, losses):
                 start, end = indptr[row], indptr[row + 1]
                 if start == end:
                     this[row, :] = 0.0
-                    if with_errors:
-                        errors[row] = 0.0
+                    _store_error(errors, rows, other, x, row, k)
                     penalty[row] = 0.0
                     continue
                 count = end - start if scaled else 1
@@ -313,12 +375,7 @@ def explicit_half_step(rows, this, other, ridge, order, n_threads, losses):
                 else:
                     _explicit_row(rows, other, lam, row, work, k)
                 this[row, :] = x
-                if with_errors:
-                    err = 0.0
-                    for pos in range(start, end):
-                        d = np.float64(values[pos]) - _dot64(x, other[indices[pos]], k)
-                        err += d * d
-                    errors[row] = err
+                _store_error(errors, rows, other, x, row, k)
                 penalty[row] = count * _dot64(x, x, k)
 
 
@@ -354,14 +411,13 @@ def explicit_objective(rows, t_indptr, P, Q, reg, scaled=True) -> float:
     """sum (r - p_u . q_i)^2 + reg_user * sum n_u |p_u|^2 + reg_item * sum n_i |q_i|^2
     (without the counts n_u, n_i when not ``scaled``).
 
-    ``rows``: the user side (CSR); ``t_indptr``: the item side's row pointers; ``reg``:
-    ``(reg_user, reg_item)``.
+    ``rows``: the user side (``Csr``); ``t_indptr``: the item side's row pointers; ``reg``:
+    a ``contexts.UserItem``.
     """
-    reg_user, reg_item = reg
     errors = explicit_row_errors(rows, P, Q)
-    user_pen = row_sq_norms(P) * (np.diff(rows[0]) if scaled else 1)
+    user_pen = row_sq_norms(P) * (np.diff(rows.indptr) if scaled else 1)
     item_pen = row_sq_norms(Q) * (np.diff(t_indptr) if scaled else 1)
-    return float(np.sum(errors) + reg_user * np.sum(user_pen) + reg_item * np.sum(item_pen))
+    return float(np.sum(errors) + reg.user * np.sum(user_pen) + reg.item * np.sum(item_pen))
 
 
 # ----- implicit (weighted) ALS -----------------------------------------------------------------
@@ -412,12 +468,13 @@ def implicit_half_cholesky(rows, targets, this, other, G, params, order, n_threa
     (G = other^T other as float32; target t_ui on rated pairs, 0 elsewhere). Rows
     with no ratings become zero, like ``implicit``. ``losses[u]`` gets the rated
     pairs' share of the weighted loss with the new factors (``_observed_loss``).
-    ``rows`` holds the weights c_ui; ``params``: ``(reg, w0)``; ``targets``: the t_ui
-    in the order of ``rows``, or None for preference 1; ``row_regs``: reg_u per row
-    (float32), or None for ``reg`` on every row.
+    ``rows`` (a ``Csr``) holds the weights c_ui, ``targets`` the t_ui (None: preference 1)
+    and ``row_regs`` reg_u (None: ``params.reg`` on every row), as in a ``Side``; ``params``:
+    a ``WeightedRidge`` (its ``cg_steps`` unused).
     """
-    indptr = rows[0]
-    reg, w0 = params
+    indptr = rows.indptr
+    reg = params.reg
+    w0 = params.w0
     n, k = this.shape
     regf = np.float32(reg)
     w0f = np.float32(w0)
@@ -459,12 +516,14 @@ def implicit_half_cg(rows, targets, this, other, G, params, order, n_threads, lo
     """Weighted ALS half-step by ``steps`` conjugate-gradient iterations per row, warm
     started from the current row (``implicit``'s CPU solver, generalized to an
     unobserved weight w0): A_u p is w0 G p + reg_u p + sum_i (c_ui - w0)(y_i . p) y_i,
-    so A_u is never formed. ``params``: ``(reg, w0, steps)``; ``rows``, ``targets``,
-    ``losses`` and ``row_regs`` as in ``implicit_half_cholesky`` (a shared reg is
-    folded into w0 G once; a per-row one is added in each product).
+    so A_u is never formed. ``params``: a ``WeightedRidge`` (``cg_steps`` iterations);
+    the other arguments as in ``implicit_half_cholesky`` (a shared reg is folded into w0 G
+    once; a per-row one is added in each product).
     """
-    indptr = rows[0]
-    reg, w0, steps = params
+    indptr = rows.indptr
+    reg = params.reg
+    w0 = params.w0
+    steps = params.cg_steps
     n, k = this.shape
     regf = np.float32(reg)
     w0f = np.float32(w0)

@@ -28,9 +28,13 @@ SKIP = 32
 def pair_scores(model, users, items, out):
     """out[p] = global_bias + user_bias[u] + item_bias[i] + user_factors[u] . item_factors[i], in float64.
 
-    ``model``: ``(user_factors, item_factors, user_bias, item_bias, global_bias)``.
+    ``model``: a ``contexts.Model``.
     """
-    user_factors, item_factors, user_bias, item_bias, global_bias = model
+    user_factors = model.user_factors
+    item_factors = model.item_factors
+    user_bias = model.user_bias
+    item_bias = model.item_bias
+    global_bias = model.global_bias
     k = user_factors.shape[1]
     for p in prange(users.shape[0]):
         u = users[p]
@@ -238,7 +242,7 @@ def rank_row(row, excluded, relevant, ranks, top):
 def rank_users(scorer, users, excluded, relevant, ranks, top):
     """Score and rank ``users``, in parallel over chunks of CHUNK users.
 
-    ``scorer``: ``(user_factors, item_factors, item_bias)``; ``excluded``: ``(ex_indptr,
+    ``scorer``: a ``contexts.Model`` (its factors and item bias); ``excluded``: ``(ex_indptr,
     ex_indices)``, CSR over user ids; ``relevant``: ``(rel_ptr, rel_items)``, CSR over the
     positions j of ``users``. User ``users[j]`` has the training items
     ``ex_indices[ex_indptr[u]:ex_indptr[u+1]]`` (not candidates) and the relevant items
@@ -246,7 +250,9 @@ def rank_users(scorer, users, excluded, relevant, ranks, top):
     ``ranks``; ``top[j]`` gets its best items. Memory: one GROUP x items float32 buffer
     per running chunk.
     """
-    user_factors, item_factors, item_bias = scorer
+    user_factors = scorer.user_factors
+    item_factors = scorer.item_factors
+    item_bias = scorer.item_bias
     ex_indptr, ex_indices = excluded
     rel_ptr, rel_items = relevant
     n = users.shape[0]

@@ -6,13 +6,15 @@ may carry zero padding columns (they stay zero). The sequential kernels are dete
 the ``*_hogwild`` kernels cut the ratings into contiguous chunks that run in parallel
 without locks (Hogwild), so their result depends on thread timing.
 
-Arguments come bundled in tuples (numba takes tuples of arrays and scalars):
+Arguments come bundled in named tuples (numba takes them like tuples; the kernels unpack
+them in field order):
 
-- ``triples``: the training ratings ``(users, items, ratings)`` (int32, int32, float32);
-- ``model``: ``(mu, P, Q, bu, bi)``, the global mean (float32), user and item factors and
+- ``triples``: the training ratings, a ``contexts.Triples`` (int32, int32, float32);
+- ``model``: a ``contexts.Model``, the global mean (float32), user and item factors and
   user and item biases (zeros for the unbiased kinds);
-- ``reg``: ``(reg_u, reg_i)``, the L2 weights of user and item factors (float32);
-- the hyper-parameters of each kind as one tuple, named in the kernel's docstring.
+- ``reg``: a ``contexts.UserItem``, the L2 weights of user and item factors (float32);
+- the hyper-parameters of each kind as one of the named tuples below (``Rates``,
+  ``Gravity``, ``Schedule``, ``AdamW``, ``Moments``, ``AdamState``).
 
 fastmath (``mfsweep.kernels.FASTMATH``) leaves out ``nnan`` and ``ninf``: a diverging run
 must yield inf/nan, which the models detect after the epoch. ``error_model="numpy"`` makes a division by zero give
@@ -23,6 +25,8 @@ in this process or loaded from numba's cache (``mfsweep.kernels.linking``).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -42,6 +46,65 @@ LOSS_CHUNKS = 64
 #: Ratings ahead whose factor rows are prefetched: the rows are gathered at random and
 #: miss the L2 cache on ML-100K-sized problems (a quarter of the time of a pass otherwise).
 PREFETCH_AHEAD = 4
+
+
+class Rates(NamedTuple):
+    """``sgd_epoch``'s float32 learning rates of factors and biases and L2 weights of user
+    and item factors and biases."""
+
+    lr: np.float32
+    lr_bias: np.float32
+    reg_u: np.float32
+    reg_i: np.float32
+    reg_bu: np.float32
+    reg_bi: np.float32
+
+
+class Gravity(NamedTuple):
+    """``gramian_epoch``'s Gramians (k x k float32, recomputed in place per batch) and the
+    per-user and per-item weights of the gravity gradient."""
+
+    Gu: np.ndarray
+    Gv: np.ndarray
+    wu: np.ndarray
+    wi: np.ndarray
+
+
+class Schedule(NamedTuple):
+    """``gramian_epoch``'s learning rate lr0 * (1 - decay_pct) ** (step // period), per batch of ``batch_size``."""
+
+    lr0: float
+    decay_pct: float
+    period: int
+    batch_size: int
+
+
+class AdamW(NamedTuple):
+    """``adamw_update``'s hyper-parameters (PyTorch's names); ``decoupled`` False: Adam."""
+
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    decoupled: bool
+
+
+class Moments(NamedTuple):
+    """One parameter's gradient and first and second moments, each shaped as the parameter."""
+
+    gradient: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+
+
+class AdamState(NamedTuple):
+    """The ``Moments`` of each parameter of a ``contexts.Model``."""
+
+    user_factors: Moments
+    item_factors: Moments
+    user_bias: Moments
+    item_bias: Moments
 
 
 # ----- shuffling and prefetching -----------------------------------------------------------------
@@ -130,8 +193,7 @@ def _sgd_range(triples, start, end, model, rates, biased):
 def sgd_epoch(triples, model, rates, biased):
     """One sequential pass over the ratings; the biases are updated only if ``biased``.
 
-    ``rates``: ``(lr, lr_bias, reg_u, reg_i, reg_bu, reg_bi)`` (float32), the learning rates
-    of factors and biases and the L2 weights of user and item factors and biases.
+    ``rates``: a ``Rates``.
     """
     _sgd_range(triples, 0, triples[0].shape[0], model, rates, biased)
 
@@ -165,7 +227,7 @@ def gramian(X, out):
 def _gramian_range(triples, start, end, factors, gravity, lr, reg):
     """Ratings start..end-1: data and L2 gradient plus the row's share of the gravity gradient.
 
-    ``factors``: ``(P, Q)``; ``gravity``: ``(Gu, Gv, wu, wi)`` (see ``gramian_epoch``).
+    ``factors``: ``(P, Q)``; ``gravity``: a ``Gravity`` (see ``gramian_epoch``).
     """
     users, items, ratings = triples
     P, Q = factors
@@ -210,8 +272,8 @@ def _gramian_range_hogwild(triples, start, end, factors, gravity, lr, reg, n_chu
 def gramian_epoch(triples, factors, gravity, schedule, reg, step, hogwild, n_chunks):
     """One pass in batches of ``batch_size`` ratings; returns the step count after it.
 
-    ``factors``: ``(P, Q)``; ``gravity``: ``(Gu, Gv, wu, wi)``; ``schedule``:
-    ``(lr0, decay_pct, period, batch_size)``. A step is one batch: before it the Gramians
+    ``factors``: ``contexts.UserItem(P, Q)``; ``gravity``: a ``Gravity``; ``schedule``: a
+    ``Schedule``. A step is one batch: before it the Gramians
     Gu = P^T P / n_users and Gv = Q^T Q / n_items are recomputed (in place) and the learning
     rate is set to lr0 * (1 - decay_pct) ** (step // period); both stay fixed within the
     batch. ``wu[u]`` / ``wi[i]`` weigh the gravity gradient so that the ratings of a user
@@ -239,8 +301,8 @@ def gramian_epoch(triples, factors, gravity, schedule, reg, step, hogwild, n_chu
 def adamw_update(X, state, optimizer, bias_correction1, bias_correction2):
     """PyTorch's AdamW step on every row of X (2-D), then the gradient is zeroed for the next batch.
 
-    ``state``: ``(G, M, V)``, the gradient and the first and second moments (shaped as X);
-    ``optimizer``: ``(lr, beta1, beta2, eps, weight_decay, decoupled)``. With ``decoupled``
+    ``state``: the ``Moments`` (gradient, first and second moments) of X, or a tuple of them;
+    ``optimizer``: an ``AdamW``. With ``decoupled``
     False the step is PyTorch Adam's instead: weight_decay * X is added to the gradient
     and the factors are not shrunk.
     """
@@ -297,8 +359,7 @@ def _column(x):
 def adam_epoch(triples, model, state, optimizer, reg, batch_size, step, biased):
     """One pass in minibatches; every batch is one AdamW step on all parameters. Returns the step count.
 
-    ``state``: the ``(G, M, V)`` tuples (``adamw_update``) of P, Q, bu and bi, in that order;
-    ``optimizer``: as in ``adamw_update``. Biases are 1-D arrays; they are updated through
+    ``state``: an ``AdamState``; ``optimizer``: an ``AdamW``. Biases are 1-D arrays; they are updated through
     (n, 1) views, and only when ``biased`` (otherwise they stay 0).
     """
     _, P, Q, bu, bi = model

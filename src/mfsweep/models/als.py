@@ -55,6 +55,8 @@ import numba
 import numpy as np
 
 from mfsweep.kernels import als as kernels
+from mfsweep.kernels.als import ExplicitLosses, Ridge, Side, WeightedRidge
+from mfsweep.kernels.contexts import Csr, UserItem
 from mfsweep.matrix import RatingMatrix
 from mfsweep.models.base import MFModel, ParameterError
 
@@ -72,9 +74,10 @@ class ALS(MFModel):
             raise ParameterError(f"{self.kind}: regularization_scaling must be one of {', '.join(self.SCALINGS)}, "
                                  f"got {self.params['regularization_scaling']!r}")
 
-    def _ridge(self, side: int) -> tuple[float, bool]:
-        """The kernels' (regularization, count-scaled) of one side (0: users, 1: items)."""
-        return self.pair("regularization")[side], self.params["regularization_scaling"] == "count"
+    def _ridges(self) -> UserItem:
+        """The kernels' ``Ridge`` of each side."""
+        scaled = self.params["regularization_scaling"] == "count"
+        return UserItem(*(Ridge(reg, scaled) for reg in self.pair("regularization")))
 
     def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
         k = self.embedding_size
@@ -89,31 +92,31 @@ class ALS(MFModel):
         """Keep the values ALS fits (the user side in CSR form, the item side in CSC form)
         and the per-row loss buffers."""
         self.matrix = matrix
-        self._rows = ((matrix.indptr, matrix.indices, values), (matrix.t_indptr, matrix.t_indices, t_values))
-        self._order = (kernels.heavy_first(matrix.indptr), kernels.heavy_first(matrix.t_indptr))
+        self._sides = UserItem(
+            Side(Csr(matrix.indptr, matrix.indices, values), kernels.heavy_first(matrix.indptr)),
+            Side(Csr(matrix.t_indptr, matrix.t_indices, t_values), kernels.heavy_first(matrix.t_indptr)),
+        )
         # the user step needs no errors: the item step that follows changes them
-        self._user_loss = (np.zeros(0), np.zeros(matrix.n_users))
-        self._item_loss = (np.zeros(matrix.n_items), np.zeros(matrix.n_items))
+        self._losses = UserItem(ExplicitLosses(None, np.zeros(matrix.n_users)),
+                                ExplicitLosses(np.zeros(matrix.n_items), np.zeros(matrix.n_items)))
 
     def user_step(self) -> None:
         """Solve every user's factors with the item factors fixed."""
-        kernels.explicit_half_step(
-            self._rows[0], self.user_factors, self.item_factors, self._ridge(0),
-            self._order[0], numba.get_num_threads(), self._user_loss,
-        )
+        side = self._sides.user
+        kernels.explicit_half_step(side.rows, self.user_factors, self.item_factors, self._ridges().user,
+                                   side.order, numba.get_num_threads(), self._losses.user)
 
     def item_step(self) -> None:
         """Solve every item's factors with the user factors fixed."""
-        kernels.explicit_half_step(
-            self._rows[1], self.item_factors, self.user_factors, self._ridge(1),
-            self._order[1], numba.get_num_threads(), self._item_loss,
-        )
+        side = self._sides.item
+        kernels.explicit_half_step(side.rows, self.item_factors, self.user_factors, self._ridges().item,
+                                   side.order, numba.get_num_threads(), self._losses.item)
 
     def objective(self) -> float:
         """The regularized squared error that ALS minimizes (not normalized)."""
         return kernels.explicit_objective(
-            self._rows[0], self.matrix.t_indptr, self.user_factors, self.item_factors,
-            self.pair("regularization"), self._ridge(0)[1],
+            self._sides.user.rows, self.matrix.t_indptr, self.user_factors, self.item_factors,
+            UserItem(*self.pair("regularization")), self._ridges().user.scaled,
         )
 
     def _epoch(self, epoch: int) -> float:
@@ -122,9 +125,9 @@ class ALS(MFModel):
         # the item step leaves every rating's error and the item penalties; the user
         # step left the user penalties, and the user factors have not changed since
         reg_user, reg_item = self.pair("regularization")
-        errors, item_penalty = self._item_loss
+        errors, item_penalty = self._losses.item
         data = np.sum(errors)
-        user_l2, item_l2 = reg_user * np.sum(self._user_loss[1]), reg_item * np.sum(item_penalty)
+        user_l2, item_l2 = reg_user * np.sum(self._losses.user.penalty), reg_item * np.sum(item_penalty)
         n = max(self.matrix.nnz, 1)
         self.loss_parts = {"data": float(data) / n, "l2": float(user_l2 + item_l2) / n}
         return float(data + user_l2 + item_l2) / n
@@ -259,19 +262,19 @@ class WALS(MFModel):
         t_items = np.repeat(np.arange(matrix.n_items), counts)
         return column[matrix.indices].astype(np.float32), column[t_items].astype(np.float32)
 
-    def row_regularization(self, matrix: RatingMatrix) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Each row's regularization (user side, item side) as float32, or (None, None)
-        when every row of a side takes the side's ``regularization``."""
+    def row_regularization(self, matrix: RatingMatrix) -> UserItem:
+        """Each row's regularization of each side as float32, or None for a side whose
+        rows all take the side's ``regularization``."""
         if self.params["regularization_scaling"] == "none":
-            return None, None
+            return UserItem(None, None)
         w0 = float(self.params["unobserved_weight"])
         nu = float(self.params["regularization_exponent"])
         reg_user, reg_item = self.pair("regularization")
         counts = (np.diff(matrix.indptr), np.diff(matrix.t_indptr))
-        return tuple(
+        return UserItem(*(
             (reg * np.power(n.astype(np.float64) + w0 * others, nu)).astype(np.float32)
             for reg, n, others in ((reg_user, counts[0], matrix.n_items), (reg_item, counts[1], matrix.n_users))
-        )
+        ))
 
     def _initial_factors(self, rng: np.random.Generator, n: int) -> np.ndarray:
         k = self.embedding_size
@@ -284,16 +287,20 @@ class WALS(MFModel):
         self.matrix = matrix
         self.user_factors = self._initial_factors(rng, matrix.n_users)
         self.item_factors = self._initial_factors(rng, matrix.n_items)
-        self._row_regs = self.row_regularization(matrix)
+        row_regs = self.row_regularization(matrix)
         self.user_bias = None
         self.item_bias = None
         self.global_bias = 0.0
         conf, t_conf = self.pair_weights(matrix)
         # the weights of the user side (CSR) and of the item side (CSC), and the targets (None: 1)
-        self._rows = ((matrix.indptr, matrix.indices, conf), (matrix.t_indptr, matrix.t_indices, t_conf))
         rating = self.params["target"] == "rating"
-        self._targets = (matrix.data.astype(np.float32), matrix.t_data.astype(np.float32)) if rating else (None, None)
-        self._order = (kernels.heavy_first(matrix.indptr), kernels.heavy_first(matrix.t_indptr))
+        targets = (matrix.data.astype(np.float32), matrix.t_data.astype(np.float32)) if rating else (None, None)
+        self._sides = UserItem(
+            Side(Csr(matrix.indptr, matrix.indices, conf), kernels.heavy_first(matrix.indptr),
+                 targets[0], row_regs.user),
+            Side(Csr(matrix.t_indptr, matrix.t_indices, t_conf), kernels.heavy_first(matrix.t_indptr),
+                 targets[1], row_regs.item),
+        )
         w0 = float(self.params["unobserved_weight"])
         unrated = matrix.n_users * matrix.n_items - matrix.nnz
         self._total_weight = float(np.sum(conf, dtype=np.float64)) + w0 * unrated
@@ -301,41 +308,38 @@ class WALS(MFModel):
         self._item_loss = np.zeros(matrix.n_items)
         self._item_gram = None      # Y^T Y after the last epoch, for the next user step
 
-    def _half_step(self, side: int, this, other, gram, losses) -> None:
-        """Update ``this`` (side 0: users, 1: items) with ``other`` and its Gram matrix fixed."""
+    def _half_step(self, side: Side, reg: float, this, other, gram, losses) -> None:
+        """Update ``this`` (the factors of ``side``, regularized by ``reg``) with ``other``
+        and its Gram matrix fixed."""
         G = gram.astype(np.float32)
-        reg = self.pair("regularization")[side]
-        w0 = float(self.params["unobserved_weight"])
-        threads = numba.get_num_threads()
-        if self.params["solver"] == "cg":
-            params = (reg, w0, int(self.params["cg_steps"]))
-            kernels.implicit_half_cg(self._rows[side], self._targets[side], this, other, G, params,
-                                     self._order[side], threads, losses, self._row_regs[side])
-        else:
-            kernels.implicit_half_cholesky(self._rows[side], self._targets[side], this, other, G, (reg, w0),
-                                           self._order[side], threads, losses, self._row_regs[side])
+        params = WeightedRidge(reg, float(self.params["unobserved_weight"]), int(self.params["cg_steps"]))
+        solve = kernels.implicit_half_cg if self.params["solver"] == "cg" else kernels.implicit_half_cholesky
+        solve(side.rows, side.targets, this, other, G, params, side.order, numba.get_num_threads(), losses,
+              side.row_regs)
 
     def user_step(self, item_gram: np.ndarray | None = None) -> None:
         """Update every user's factors with the item factors fixed (``item_gram``:
         their Gram matrix, when already known)."""
         gram = item_gram if item_gram is not None else kernels.gram(self.item_factors)
-        self._half_step(0, self.user_factors, self.item_factors, gram, self._user_loss)
+        self._half_step(self._sides.user, self.pair("regularization")[0], self.user_factors, self.item_factors,
+                        gram, self._user_loss)
 
     def item_step(self, user_gram: np.ndarray | None = None) -> None:
         """Update every item's factors with the user factors fixed (``user_gram`` as above)."""
         gram = user_gram if user_gram is not None else kernels.gram(self.user_factors)
-        self._half_step(1, self.item_factors, self.user_factors, gram, self._item_loss)
+        self._half_step(self._sides.item, self.pair("regularization")[1], self.item_factors, self.user_factors,
+                        gram, self._item_loss)
 
     def _penalty(self, user_gram: np.ndarray, item_gram: np.ndarray) -> float:
         """The regularization term of the objective, both sides, with each row's regularization."""
         reg_user, reg_item = self.pair("regularization")
-        return (kernels.implicit_penalty(self.user_factors, user_gram, reg_user, self._row_regs[0])
-                + kernels.implicit_penalty(self.item_factors, item_gram, reg_item, self._row_regs[1]))
+        return (kernels.implicit_penalty(self.user_factors, user_gram, reg_user, self._sides.user.row_regs)
+                + kernels.implicit_penalty(self.item_factors, item_gram, reg_item, self._sides.item.row_regs))
 
     def objective(self) -> float:
         """``implicit``'s normalized weighted loss (see the module docstring)."""
         w0 = float(self.params["unobserved_weight"])
-        observed = kernels.implicit_row_losses(self._rows[0], self._targets[0], self.user_factors,
+        observed = kernels.implicit_row_losses(self._sides.user.rows, self._sides.user.targets, self.user_factors,
                                                self.item_factors, w0)
         user_gram, item_gram = kernels.gram(self.user_factors), kernels.gram(self.item_factors)
         return kernels.implicit_loss(observed, user_gram, item_gram, self._penalty(user_gram, item_gram),

@@ -35,6 +35,8 @@ import numba
 import numpy as np
 
 from mfsweep.kernels import sgd as kernels
+from mfsweep.kernels.contexts import Model, Triples, UserItem
+from mfsweep.kernels.sgd import AdamState, AdamW, Gravity, Moments, Rates, Schedule
 from mfsweep.matrix import RatingMatrix
 from mfsweep.models.base import MFModel, ParameterError, user_item_pair
 
@@ -108,7 +110,7 @@ class _SGDFamily(MFModel):
         self._Q = padded_factors(rng.standard_normal((matrix.n_items, k), dtype=np.float32) * std)
         self._publish()
         # the triples in training order, shuffled in place before each epoch
-        self._shuffled = (self._users.copy(), self._items.copy(), self._ratings.copy())
+        self._shuffled = Triples(self._users.copy(), self._items.copy(), self._ratings.copy())
         mean = float(self._ratings.mean(dtype=np.float64)) if len(self._ratings) else 0.0
         self.global_bias = mean if self.biased else 0.0
         self.user_bias = np.zeros(matrix.n_users, np.float32) if self.biased else None
@@ -140,14 +142,14 @@ class _SGDFamily(MFModel):
             self._zero_biases = (np.zeros(len(self._P), np.float32), np.zeros(len(self._Q), np.float32))
         return self._zero_biases
 
-    def _model(self) -> tuple:
-        """The kernels' model tuple (mu, P, Q, bu, bi): the working factors and the biases."""
-        return (np.float32(self.global_bias), self._P, self._Q, *self._bias_arrays())
+    def _model(self) -> Model:
+        """The kernels' ``Model``: the global mean (float32), the working factors and the biases."""
+        return Model(np.float32(self.global_bias), self._P, self._Q, *self._bias_arrays())
 
     def _squared_error(self) -> float:
         parallel = numba.get_num_threads() > 1 and len(self._ratings) >= PARALLEL_LOSS_RATINGS
         kernel = kernels.squared_error if parallel else kernels.squared_error_serial
-        return kernel((self._users, self._items, self._ratings), self._model(), self.biased)
+        return kernel(Triples(self._users, self._items, self._ratings), self._model(), self.biased)
 
     def _l2(self, reg: tuple[float, float], users: np.ndarray, items: np.ndarray) -> float:
         """reg.user sum_u n_u |users[u]|^2 + reg.item sum_i n_i |items[i]|^2 (each rating counts its rows)."""
@@ -176,7 +178,7 @@ class SGD(_SGDFamily):
     def _pass(self, triples: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         lr, lr_bias, reg_bias = self._rates()
         reg = self.pair("regularization")
-        rates = tuple(np.float32(x) for x in (lr, lr_bias, reg[0], reg[1], reg_bias[0], reg_bias[1]))
+        rates = Rates(*(np.float32(x) for x in (lr, lr_bias, reg[0], reg[1], reg_bias[0], reg_bias[1])))
         if self._parallel():
             kernels.sgd_epoch_hogwild(triples, self._model(), rates, self.biased, numba.get_num_threads())
         else:
@@ -279,11 +281,11 @@ class GramianSGD(_SGDFamily):
         self._wi = _gravity_weights(gravity, n, self._item_counts)
 
     def _pass(self, triples: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-        reg = tuple(np.float32(x) for x in self.pair("regularization"))
+        reg = UserItem(*(np.float32(x) for x in self.pair("regularization")))
         p = self.params
-        schedule = (float(p["learning_rate"]), float(p["decay_pct"]), int(p["period"]), int(p["batch_size"]))
+        schedule = Schedule(float(p["learning_rate"]), float(p["decay_pct"]), int(p["period"]), int(p["batch_size"]))
         self._step = kernels.gramian_epoch(
-            triples, (self._P, self._Q), (self._gu, self._gv, self._wu, self._wi), schedule, reg,
+            triples, UserItem(self._P, self._Q), Gravity(self._gu, self._gv, self._wu, self._wi), schedule, reg,
             self._step, self._parallel(), numba.get_num_threads(),
         )
 
@@ -349,15 +351,15 @@ class Adam(_SGDFamily):
     def _setup(self, matrix: RatingMatrix, rng: np.random.Generator) -> None:
         super()._setup(matrix, rng)
         # per parameter (P, Q, bu, bi): gradient, first and second moments
-        self._state = tuple(tuple(np.zeros_like(a) for _ in range(3))
-                            for a in (self._P, self._Q, *self._bias_arrays()))
+        self._state = AdamState(*(Moments(*(np.zeros_like(a) for _ in range(3)))
+                                  for a in (self._P, self._Q, *self._bias_arrays())))
         self._step = 0
 
     def _pass(self, triples: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         p = self.params
-        optimizer = (*(float(p[name]) for name in ("learning_rate", "beta1", "beta2", "eps", "weight_decay")),
-                     bool(p["decoupled"]))
-        reg = tuple(np.float32(x) for x in self.pair("regularization"))
+        optimizer = AdamW(*(float(p[name]) for name in ("learning_rate", "beta1", "beta2", "eps", "weight_decay")),
+                          bool(p["decoupled"]))
+        reg = UserItem(*(np.float32(x) for x in self.pair("regularization")))
         self._step = kernels.adam_epoch(
             triples, self._model(), self._state, optimizer, reg, int(p["batch_size"]), self._step, self.biased,
         )
