@@ -11,7 +11,7 @@ import pandas as pd
 
 from mfsweep.io import atomic_path, read_json, read_parquet
 from mfsweep.pipeline import paths
-from mfsweep.pipeline.jobs import job
+from mfsweep.pipeline.job import job
 from mfsweep.rounds import read_round, write_round
 from mfsweep.trials import UNUSABLE, collect_histories, collect_trials, model_metric
 
@@ -54,8 +54,7 @@ def propose_round(settings: dict, round_index: int, rounds: list[dict], trials: 
                   histories: pd.DataFrame) -> dict:
     """The content of round ``round_index``'s file."""
     from mfsweep.adaptive import propose, study_trials
-    from mfsweep.pipeline.workflow import batch
-    from mfsweep.search import trial_id
+    from mfsweep.search import batch, trial_id
 
     metric = model_metric(settings)
     if "trials" in settings:  # grid or random search: the round's share of the expansion, in order
