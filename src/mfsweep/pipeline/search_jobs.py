@@ -21,9 +21,6 @@ ORDER_COLUMNS = ("round", "proposed")
 
 
 def propose(snakemake) -> None:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a study per round: its info lines say nothing new
     with job(snakemake):
         settings = snakemake.params.settings
         rounds = [read_round(path) for path in snakemake.input.rounds]
@@ -110,14 +107,13 @@ def write_study(trials: pd.DataFrame, histories: pd.DataFrame, settings: dict, p
     """Every trial of a sweep to an Optuna SQLite storage (study named after the model); returns the count."""
     import optuna
 
-    from mfsweep.adaptive import direction, study_trials
+    from mfsweep.adaptive import direction, new_study, study_trials
 
     metric = model_metric(settings)
     frozen = study_trials(trials, histories, metric, settings["params"])
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "a new study created" says nothing the log does not
     with atomic_path(path) as tmp:
         storage = optuna.storages.RDBStorage(f"sqlite:///{tmp}")
-        study = optuna.create_study(storage=storage, study_name=trials["model"].iloc[0], direction=direction(metric))
+        study = new_study(direction(metric), storage=storage, study_name=trials["model"].iloc[0])
         study.set_user_attr("selection_metric", metric)
         study.add_trials(frozen)
         storage.engine.dispose()
