@@ -154,7 +154,10 @@ def test_failed_diverged_and_pruned_trials_are_told_as_such():
     replayed = study_trials(trials, histories, "RMSE", SPACE)
     assert [t.state for t in replayed] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL, TrialState.PRUNED]
     expected = trials[trials["proposed"] == 0]["valid.RMSE"].mean()
-    assert replayed[0].value == pytest.approx(expected) and replayed[3].value is None
+    assert replayed[0].value == pytest.approx(expected)
+    # pruned: stopped early, and ranked by its kept epoch's value like any other (adaptive.trial_state)
+    assert replayed[3].value == pytest.approx(trials[trials["proposed"] == 3]["valid.RMSE"].mean())
+    assert [t.value for t in replayed[1:3]] == [None, None]
     assert replayed[3].intermediate_values[4] == pytest.approx(histories[(histories["trial"] == trial_id(proposals[3]))
                                                                          & (histories["epoch"] == 4)]["RMSE"].mean())
     assert replayed[0].params["regularization.item"] in (0.01, 0.1)
@@ -177,9 +180,33 @@ def test_study_round_trips_through_sqlite(tmp_path):
     study = optuna.load_study(study_name="m", storage=f"sqlite:///{path}")
     assert stored == 3 and len(study.trials) == 3
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
+    # the pruned trial carries the value select_best ranks it by (the dashboard shows it)
+    means = trials.groupby("trial")["valid.RMSE"].mean()
+    assert [t.value for t in study.trials] == pytest.approx([means[trial_id(p)] for p in proposals])
     assert all(sorted(t.intermediate_values) == [1, 2, 3, 4] for t in study.trials)
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
     assert [t.user_attrs["trial"] for t in study.trials] == [trial_id(p) for p in proposals]
+
+
+def test_a_pruned_trials_value_changes_no_tpe_proposal():
+    """Pruned trials carry their ranked value; TPE ranks them by their last intermediate value
+    only, so round 2 proposes what it proposed when they carried none (pinned from then)."""
+    first = propose(SPACE, [], "tpe", 4, 12, 1, "RMSE")  # more than TPE's 10 startup trials
+    trials, histories = results(first, reasons={n: "pruned" for n in (1, 3, 4, 8, 10)})
+    pruned = set(trials.loc[trials["stop_reason"] == "pruned", "trial"])
+    histories = histories[~(histories["trial"].isin(pruned) & (histories["epoch"] > 2))]  # stopped at epoch 2
+    history = study_trials(trials, histories, "RMSE", SPACE)
+    assert [t.value is not None for t in history if t.state == TrialState.PRUNED] == [True] * 5
+    assert propose(SPACE, history, "tpe", 4, 4, 2, "RMSE") == [
+        {"damping": 5, "embedding_size": 4, "learning_rate": 0.03156, "regularization": {"item": 0.1, "user": 0.4667}},
+        {"damping": 5, "embedding_size": 5, "learning_rate": 0.004392, "regularization": {"item": 0.1, "user": 0.4618}},
+        {"damping": 5, "embedding_size": 12, "learning_rate": 0.0119, "regularization": {"item": 0.1, "user": 0.4424}},
+        {"damping": 5, "embedding_size": 2, "learning_rate": 0.01725, "regularization": {"item": 0.1, "user": 0.1399}},
+    ]
+    without = [optuna.trial.create_trial(state=t.state, value=None if t.state == TrialState.PRUNED else t.value,
+                                         params=t.params, distributions=t.distributions,
+                                         intermediate_values=t.intermediate_values) for t in history]
+    assert propose(SPACE, without, "tpe", 4, 4, 2, "RMSE") == propose(SPACE, history, "tpe", 4, 4, 2, "RMSE")
 
 
 # ----- pruning ------------------------------------------------------------------------------

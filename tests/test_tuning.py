@@ -166,6 +166,20 @@ def test_the_study_holds_one_trial_per_trial_with_the_spaces_distributions(trial
     assert ndcg.direction == optuna.study.StudyDirection.MAXIMIZE
 
 
+def test_pruned_trials_are_pruned_with_their_value_and_count_in_the_importance():
+    trials = driven_trials()
+    pruned = trials.assign(stop_reason=np.where(trials["trial"].isin(["t01", "t07", "t12"]) & (trials["fold"] == 1),
+                                                "pruned", "plateau"))
+    study = study_from_trials(pruned, "RMSE", DRIVEN_SPACE)
+    states = {t.user_attrs["trial"]: (t.state, t.value) for t in study.trials}
+    means = trial_table(pruned, "RMSE").set_index("trial")["mean"]
+    assert states["t07"] == (optuna.trial.TrialState.PRUNED, pytest.approx(means["t07"]))
+    assert sum(state == optuna.trial.TrialState.PRUNED for state, _ in states.values()) == 3
+    # ranked like any other trial, so explained like any other: the same importance as unpruned
+    pd.testing.assert_frame_equal(importance_table(pruned, "RMSE", DRIVEN_SPACE),
+                                  importance_table(trials, "RMSE", DRIVEN_SPACE))
+
+
 @pytest.mark.parametrize("entry, values, expected", [
     ({"loguniform_int": [4, 512]}, [8, 600], IntDistribution(4, 600, log=True)),  # widened to the values
     ({"uniform": [0.0, 1.0]}, [0.5], FloatDistribution(0.0, 1.0)),

@@ -7,10 +7,15 @@ files are listed; the sampler's seed is derived from the search seed and the rou
 The same config, seed and results therefore give the same proposals on one core,
 many cores or a cluster.
 
-How a trial is told to the sampler: ``COMPLETE`` with its selection value (the mean
-over folds of the validation metric at the kept epoch); ``PRUNED`` when any fold was
-pruned (its per-epoch values kept as intermediate values); ``FAIL`` when any fold
-failed or diverged, or it has no value.
+How a trial becomes an Optuna trial (``trial_state``, the one decision for the samplers,
+the Optuna storage ``optuna.db`` and the importance figure): ``COMPLETE`` with its
+selection value (the mean over folds of the validation metric at the kept epoch);
+``PRUNED`` when any fold was pruned, as Optuna means it (stopped early), with the same
+selection value, the one ``select_best`` ranks it by (so the dashboard shows it), and
+its per-epoch values as intermediate values; ``FAIL`` when any fold failed or
+diverged, or it has no value. The samplers never read a pruned trial's value: TPE
+ranks pruned trials by their last intermediate value, GPSampler reads complete trials
+only; so the value changes no proposal.
 """
 
 from __future__ import annotations
@@ -71,6 +76,17 @@ def direction(metric: str) -> str:
     return "minimize" if lower_is_better(metric) else "maximize"
 
 
+def new_study(direction_name: str, **options) -> optuna.Study:
+    """``optuna.create_study`` without its "a new study created" line: Optuna's log level is
+    raised for the call only, and restored."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.create_study(direction=direction_name, **options)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 # ----- results to Optuna trials -------------------------------------------------------------
 def study_trials(trials: pd.DataFrame, histories: pd.DataFrame, metric: str, space: Mapping) -> list[FrozenTrial]:
     """Every trial of a sweep as an Optuna trial, in proposal order (``round``, then ``proposed``).
@@ -89,7 +105,7 @@ def study_trials(trials: pd.DataFrame, histories: pd.DataFrame, metric: str, spa
     out = []
     for trial, (round_index, proposed) in order.iterrows():
         rows = trials[trials["trial"] == trial]
-        state, value = _state(rows, table.loc[trial, "mean"])
+        state, value = trial_state(rows["stop_reason"], table.loc[trial, "mean"])
         try:
             out.append(create_trial(
                 state=state, value=value, params=_params(rows.iloc[0], dists, trial), distributions=dists,
@@ -102,13 +118,13 @@ def study_trials(trials: pd.DataFrame, histories: pd.DataFrame, metric: str, spa
     return out
 
 
-def _state(rows: pd.DataFrame, mean: float) -> tuple[TrialState, float | None]:
-    reasons = set(rows["stop_reason"])
+def trial_state(stop_reasons: pd.Series, mean: float) -> tuple[TrialState, float | None]:
+    """The Optuna state and value of a trial from its folds' stop reasons and its mean
+    validation value over folds (NaN when unusable): see the module's docstring."""
+    reasons = set(stop_reasons)
     if reasons & set(UNUSABLE) or not np.isfinite(mean):
         return TrialState.FAIL, None
-    if "pruned" in reasons:
-        return TrialState.PRUNED, None
-    return TrialState.COMPLETE, float(mean)
+    return (TrialState.PRUNED if "pruned" in reasons else TrialState.COMPLETE), float(mean)
 
 
 def _params(row: pd.Series, dists: Mapping[str, BaseDistribution], trial: str) -> dict:
@@ -164,7 +180,7 @@ def propose(space: Mapping, history: list[FrozenTrial], method: str, seed: int, 
     trial is left unevaluated and another one asked for.
     """
     dists, fixed = distributions(space), fixed_params(space)
-    study = optuna.create_study(direction=direction(metric), sampler=sampler(method, seed, round_index))
+    study = new_study(direction(metric), sampler=sampler(method, seed, round_index))
     study.add_trials(history)
     seen = {trial_id(nest_params({**fixed, **t.params})) for t in history}
     proposals: list[dict] = []

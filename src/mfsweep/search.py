@@ -38,6 +38,18 @@ def trial_id(params: dict) -> str:
     return hashlib.sha1(canonical.encode()).hexdigest()[:10]
 
 
+
+def batch(ids: list[str], size: int) -> dict[str, list[str]]:
+    """Trial ids, in order, in units (train jobs) of ``size``: unit id -> members.
+
+    With ``size`` 1 a unit is one trial and its id the trial's; otherwise the id is ``b``
+    and a hash of the members, so it changes only when its members do.
+    """
+    if size == 1:
+        return {trial: [trial] for trial in ids}
+    chunks = [ids[start:start + size] for start in range(0, len(ids), size)]
+    return {"b" + hashlib.sha1(",".join(chunk).encode()).hexdigest()[:9]: chunk for chunk in chunks}
+
 def expand(model: dict) -> dict[str, dict]:
     """Trials of one model config: ``{trial_id: params}``, in a stable order.
 

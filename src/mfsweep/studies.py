@@ -3,8 +3,10 @@ or adaptive), and what is read from them: the importance of each tuned parameter
 
 A study holds one Optuna trial per mfsweep trial: its tuned parameters, with the
 distributions of the model's search space (``settings["params"]``), and its mean
-validation metric over folds. Trials that diverged or failed are added as failed
-Optuna trials, so the study counts them but no evaluator reads them.
+validation metric over folds, its state and value decided by ``adaptive.trial_state``
+(as in the Optuna storage and the samplers' replay): a pruned trial is ``PRUNED`` with
+its value; trials that diverged or failed are failed Optuna trials, so the study counts
+them but no evaluator reads them.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.importance import FanovaImportanceEvaluator, get_param_importances
-from optuna.trial import TrialState, create_trial
+from optuna.trial import FrozenTrial, TrialState, create_trial
 from scipy.stats import spearmanr
 
-from mfsweep.adaptive import direction, distribution_of
+from mfsweep.adaptive import direction, distribution_of, new_study, trial_state
 from mfsweep.search import is_distribution, is_log_axis, is_number, space_entry
 from mfsweep.trials import PARAM, trial_table, tuned_parameters, usable
 
@@ -84,22 +86,26 @@ def study_from_trials(trials: pd.DataFrame, metric: str, space: Mapping | None =
     table = trial_table(trials, metric)
     columns = tuned_parameters(trials) if parameters is None else list(parameters)
     distributions = {c.removeprefix(PARAM): distribution(c.removeprefix(PARAM), table[c], space) for c in columns}
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "a new study created" line per figure
-    try:
-        study = optuna.create_study(direction=direction(metric))
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    ranked = set(usable(table)["trial"])
+    study = new_study(direction(metric))
+    reasons = trials.groupby("trial")["stop_reason"]
     for _, row in table.iterrows():
         params = {c.removeprefix(PARAM): plain(row[c]) for c in columns if pd.notna(row[c])}
-        complete = row["trial"] in ranked
+        state, value = trial_state(reasons.get_group(row["trial"]), row["mean"])
         study.add_trial(create_trial(
-            state=TrialState.COMPLETE if complete else TrialState.FAIL,
-            value=float(row["mean"]) if complete else None, params=params,
-            distributions={name: distributions[name] for name in params},
+            state=state, value=value, params=params, distributions={name: distributions[name] for name in params},
             user_attrs={"trial": str(row["trial"]), "status": str(row["status"])}))
     return study
+
+
+def ranked_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's trials with a value (complete and pruned ones) as ``COMPLETE``, in order.
+
+    What the importance is computed from: Optuna's evaluators read complete trials
+    only, and the importance explains the value every trial is ranked by, pruned ones
+    included (they are the worse ones: leaving them out would cut the range explained).
+    """
+    return [create_trial(state=TrialState.COMPLETE, value=t.value, params=t.params, distributions=t.distributions,
+                         user_attrs=t.user_attrs) for t in study.trials if t.value is not None]
 
 
 def importance_table(trials: pd.DataFrame, metric: str, space: Mapping | None = None, seed: int = 0) -> pd.DataFrame:
@@ -123,7 +129,9 @@ def importance_table(trials: pd.DataFrame, metric: str, space: Mapping | None = 
     if ok["mean"].nunique() < 2:
         raise ImportanceError(f"Every usable trial has the same validation {metric}: no parameter explains it.")
     study = study_from_trials(trials, metric, space, columns)
-    importance = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed), normalize=True)
+    ranked = new_study(direction(metric))
+    ranked.add_trials(ranked_trials(study))
+    importance = get_param_importances(ranked, evaluator=FanovaImportanceEvaluator(seed=seed), normalize=True)
     rows = []
     for column in columns:
         name = column.removeprefix(PARAM)

@@ -6,9 +6,7 @@ stays here, importable and tested.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import subprocess
 import time
 import traceback
 from pathlib import Path
@@ -16,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import mfsweep
 from mfsweep.io import (
     parquet_rows,
     read_json,
@@ -27,56 +24,13 @@ from mfsweep.io import (
     write_npz,
     write_parquet,
 )
-from mfsweep.pipeline import paths
+from mfsweep.pipeline.job import job, provenance
+from mfsweep.pipeline.search_jobs import order_of, read_results, write_study
 from mfsweep.pipeline.reuse import file_digest, find_trained, training_hash
 from mfsweep.rounds import read_round
 from mfsweep.trials import UNUSABLE
 
 log = logging.getLogger("mfsweep")
-
-
-@contextlib.contextmanager
-def job(snakemake, numba_threads: bool = False):
-    """Log to the rule's log file and log any failure; with ``numba_threads``, give
-    numba the rule's threads (jobs that run no numba code leave its pool unstarted)."""
-    handler = logging.FileHandler(snakemake.log[0], mode="w")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    if numba_threads:
-        set_threads(snakemake.threads)
-    try:
-        with paths.advising():
-            yield
-    except BaseException:
-        log.error("job failed:\n%s", traceback.format_exc())
-        raise
-    finally:
-        root.removeHandler(handler)
-        handler.close()
-
-
-def set_threads(threads: int) -> None:
-    import numba
-
-    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-
-
-def provenance(config: dict) -> dict:
-    """Package version, git commit (when there is one) and config hash of a result."""
-    from mfsweep.pipeline.workflow import config_hash
-
-    return {"version": mfsweep.__version__, "commit": git_commit(), "config_hash": config_hash(config)}
-
-
-def git_commit() -> str | None:
-    root = Path(__file__).resolve().parents[3]
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
 
 
 # ----- data and splits --------------------------------------------------------------------
@@ -261,8 +215,6 @@ def evaluate_trial(record: dict, evaluation: dict, data: TestData, model_path) -
 def collect(snakemake) -> None:
     """The trial and history tables of a model (with each trial's round and proposal order),
     and the same trials in an Optuna storage for optuna-dashboard."""
-    from mfsweep.pipeline.search_jobs import order_of, read_results, write_study
-
     with job(snakemake):
         rounds = [read_round(path) for path in snakemake.input.rounds]
         order = order_of(rounds) if rounds else snakemake.params.order

@@ -18,7 +18,7 @@ import pandas as pd
 from mfsweep import plots
 from mfsweep.io import read_json, read_parquet, write_parquet
 from mfsweep.pipeline import paths
-from mfsweep.pipeline.jobs import job
+from mfsweep.pipeline.job import job
 from mfsweep.trials import compare, model_metric
 
 matplotlib.use("Agg")  # a job has no display; the figures are SVG files drawn on Figure objects

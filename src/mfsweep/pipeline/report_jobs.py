@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mfsweep.io import atomic_path, read_json, read_parquet
-from mfsweep.pipeline.jobs import job
+from mfsweep.pipeline.job import job
 from mfsweep.trials import PARAM, TEST, VALID, flatten_params, metric_order, ranked_rows
 
 log = logging.getLogger("mfsweep.report")

@@ -11,7 +11,7 @@ import pandas as pd
 
 from mfsweep.io import atomic_path, read_json, read_parquet
 from mfsweep.pipeline import paths
-from mfsweep.pipeline.jobs import job
+from mfsweep.pipeline.job import job
 from mfsweep.rounds import read_round, write_round
 from mfsweep.trials import UNUSABLE, collect_histories, collect_trials, model_metric
 
@@ -21,9 +21,6 @@ ORDER_COLUMNS = ("round", "proposed")
 
 
 def propose(snakemake) -> None:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a study per round: its info lines say nothing new
     with job(snakemake):
         settings = snakemake.params.settings
         rounds = [read_round(path) for path in snakemake.input.rounds]
@@ -54,8 +51,7 @@ def propose_round(settings: dict, round_index: int, rounds: list[dict], trials: 
                   histories: pd.DataFrame) -> dict:
     """The content of round ``round_index``'s file."""
     from mfsweep.adaptive import propose, study_trials
-    from mfsweep.pipeline.workflow import batch
-    from mfsweep.search import trial_id
+    from mfsweep.search import batch, trial_id
 
     metric = model_metric(settings)
     if "trials" in settings:  # grid or random search: the round's share of the expansion, in order
@@ -111,14 +107,13 @@ def write_study(trials: pd.DataFrame, histories: pd.DataFrame, settings: dict, p
     """Every trial of a sweep to an Optuna SQLite storage (study named after the model); returns the count."""
     import optuna
 
-    from mfsweep.adaptive import direction, study_trials
+    from mfsweep.adaptive import direction, new_study, study_trials
 
     metric = model_metric(settings)
     frozen = study_trials(trials, histories, metric, settings["params"])
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "a new study created" says nothing the log does not
     with atomic_path(path) as tmp:
         storage = optuna.storages.RDBStorage(f"sqlite:///{tmp}")
-        study = optuna.create_study(storage=storage, study_name=trials["model"].iloc[0], direction=direction(metric))
+        study = new_study(direction(metric), storage=storage, study_name=trials["model"].iloc[0])
         study.set_user_attr("selection_metric", metric)
         study.add_trials(frozen)
         storage.engine.dispose()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from mfsweep.pipeline import paths
 from mfsweep.pipeline.figures import EXPORTS, FIGURES, SUMMARY_FILES
 from mfsweep.rounds import fold_thresholds, read_round
 from mfsweep.rounds import round_units as units_of
-from mfsweep.search import ADAPTIVE_METHODS
+from mfsweep.search import ADAPTIVE_METHODS, batch
 from mfsweep.trials import lower_is_better, model_metric, predicts_ratings
 
 
@@ -63,14 +61,6 @@ def units(config: dict, trials: dict[str, dict[str, dict]]) -> dict[str, dict[st
     """
     return {model: batch(list(model_trials), config["models"][model]["batch"]) for model, model_trials in trials.items()
             if not in_rounds(config, model)}
-
-
-def batch(ids: list[str], size: int) -> dict[str, list[str]]:
-    """Trial ids, in order, in units of ``size``: unit id -> members."""
-    if size == 1:
-        return {trial: [trial] for trial in ids}
-    chunks = [ids[start:start + size] for start in range(0, len(ids), size)]
-    return {"b" + hashlib.sha1(",".join(chunk).encode()).hexdigest()[:9]: chunk for chunk in chunks}
 
 
 # ----- search in rounds ---------------------------------------------------------------------
@@ -129,12 +119,6 @@ def trial_order(config: dict, trials: dict, model: str) -> dict[str, list[int]]:
     if in_rounds(config, model):
         return {}
     return {trial: [1, position] for position, trial in enumerate(trials[model])}
-
-
-def config_hash(config: dict) -> str:
-    """SHA-256 prefix of the canonical validated config: what a result was produced under."""
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def folds(config: dict, split: str) -> list[int]:
