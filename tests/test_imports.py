@@ -16,13 +16,6 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "mfsweep"
 PIPELINE = f"{PACKAGE}.pipeline"
 
-#: Imports that close a cycle, left for now, each with why: (importer, imported) -> reason.
-#: ``test_known_cycles_are_still_there`` fails once one is gone, so the entry goes with it.
-KNOWN_CYCLES = {
-    ("mfsweep.models.base", "mfsweep.models"):
-        "MFModel.load calls mfsweep.models.create (inside the function): models/ is being changed "
-        "under issue 22 by others; the registry goes to a leaf module of its own there",
-}
 
 
 def module_name(path: Path) -> str:
@@ -104,18 +97,8 @@ def test_find_cycle(graph, cycle):
 
 
 def test_no_import_cycle():
-    graph = import_graph()
-    for importer, target in KNOWN_CYCLES:
-        graph[importer].discard(target)
-    cycle = find_cycle(graph)
+    cycle = find_cycle(import_graph())
     assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
-
-
-def test_known_cycles_are_still_there():
-    graph = import_graph()
-    for importer, target in KNOWN_CYCLES:
-        assert target in graph[importer], f"{importer} no longer imports {target}: drop it from KNOWN_CYCLES"
-        assert find_cycle({importer: {target}, **{target: graph[target]}, **graph}) is not None
 
 
 def test_library_never_imports_the_pipeline():

@@ -17,6 +17,7 @@ import numpy as np
 
 from mfsweep.io import reading, write_npz
 from mfsweep.matrix import RatingMatrix, as_matrix
+from mfsweep.models.kinds import ParameterError, create
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "embedding_size": 32,
@@ -34,10 +35,6 @@ class EpochState:
     loss: float         # training objective after the epoch
     model: "MFModel"
     parts: dict = field(default_factory=dict)   # the loss's parts by name (``MFModel.loss_parts``)
-
-
-class ParameterError(ValueError):
-    """A model parameter is unknown or out of range; the message names it."""
 
 
 def user_item_pair(name: str, value) -> tuple[float, float]:
@@ -204,8 +201,6 @@ class MFModel(ABC):
     @staticmethod
     def load(path, prefix: str = "") -> "MFModel":
         """A model saved by ``save`` (or stored under ``prefix`` in a file of several)."""
-        from mfsweep.models import create
-
         with reading(path, "a model archive"), np.load(path) as npz:
             model = create(str(npz[prefix + "kind"]), **json.loads(str(npz[prefix + "params"])))
             model.user_factors = npz[prefix + "user_factors"]
