@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -309,41 +308,11 @@ def test_objective_never_increases_and_matches_dense(kind, params):
 
 
 # ----- repeatability ---------------------------------------------------------------------------------
-KINDS = [("als", {}), ("als-biased", {}), ("wals", {}), ("wals", {"solver": "cholesky"})]
-
-
 def factors(model):
     return model.user_factors.copy(), model.item_factors.copy()
 
 
-@pytest.mark.parametrize("kind, params", KINDS)
-def test_fit_equals_fit_epochs(kind, params):
-    frame = tiny_ratings(seed=7)
-    a = create(kind, embedding_size=6, epochs=4, seed=9, **params)
-    b = create(kind, embedding_size=6, epochs=4, seed=9, **params)
-    a.fit(frame)
-    states = list(b.fit_epochs(frame))
-    assert [s.epoch for s in states] == [1, 2, 3, 4]
-    for x, y in zip(factors(a), factors(b)):
-        np.testing.assert_array_equal(x, y)
-
-
-@pytest.mark.parametrize("kind, params", KINDS)
-def test_same_seed_same_factors_for_any_thread_count(kind, params):
-    frame = low_rank_ratings()
-    before = numba.get_num_threads()
-    try:
-        results = []
-        for threads in (before, before, 1):
-            numba.set_num_threads(threads)
-            results.append(factors(create(kind, embedding_size=8, epochs=3, seed=11, **params).fit(frame)))
-    finally:
-        numba.set_num_threads(before)
-    for other in results[1:]:
-        for x, y in zip(results[0], other):
-            np.testing.assert_array_equal(x, y)
-    different = create(kind, embedding_size=8, epochs=3, seed=12, **params).fit(frame)
-    assert not np.array_equal(different.item_factors, results[0][1])
+# fit against fit_epochs, and one seed on any thread count: tests/test_model_contract.py, for every kind
 
 
 # ----- solvers agree --------------------------------------------------------------------------------
