@@ -14,6 +14,7 @@ from mfsweep.trials import (
     metric_names,
     model_metric,
     nest_params,
+    proposal_order,
     ranked_rows,
     rating_rows,
     select_best,
@@ -178,3 +179,13 @@ def test_rating_rows_tell_explicit_from_implicit_wals():
     assert rating_rows(table).tolist() == [True, True, False]
     assert rating_rows(table.drop(columns="param.target")).tolist() == [True, False, False]
     assert rating_rows(pd.DataFrame({"kind": ["bpr", "sgd"]})).tolist() == [False, True]
+
+
+def test_proposal_order_is_round_then_position_one_row_a_trial():
+    # trial ids sort the other way round, and each trial has two folds
+    rows = pd.DataFrame({"trial": ["a", "a", "b", "b", "c", "c"], "fold": [0, 1] * 3,
+                         "round": [1, 1, 0, 0, 0, 0], "proposed": [0, 0, 1, 1, 0, 0]})
+    order = proposal_order(rows.iloc[::-1])
+    assert list(order.index) == ["c", "b", "a"]
+    assert order.to_dict("index") == {"c": {"round": 0, "proposed": 0}, "b": {"round": 0, "proposed": 1},
+                                      "a": {"round": 1, "proposed": 0}}

@@ -35,6 +35,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from mfsweep.values import plain
 from mfsweep.search import (
     ADAPTIVE_METHODS,
     SearchError,
@@ -42,7 +43,7 @@ from mfsweep.search import (
     round_value,
     trial_id,
 )
-from mfsweep.trials import PARAM, UNUSABLE, lower_is_better, nest_params, trial_table
+from mfsweep.trials import PARAM, UNUSABLE, lower_is_better, nest_params, proposal_order, trial_table
 
 #: How many asks a round may take to find its trials when the sampler repeats itself.
 ASKS_PER_TRIAL = 20
@@ -98,7 +99,7 @@ def study_trials(trials: pd.DataFrame, histories: pd.DataFrame, metric: str, spa
     """
     dists = distributions(space)
     table = trial_table(trials, metric).set_index("trial")
-    order = trials.groupby("trial")[["round", "proposed"]].first().sort_values(["round", "proposed"], kind="stable")
+    order = proposal_order(trials)
     if order.duplicated().any():
         raise SearchError("trials: two trials share a round and a proposal position; the round files disagree")
     steps = _intermediate_values(histories, trials, metric)
@@ -133,7 +134,7 @@ def _params(row: pd.Series, dists: Mapping[str, BaseDistribution], trial: str) -
         column = f"{PARAM}{name}"
         if column not in row or pd.isna(row[column]):
             raise SearchError(f"trial {trial}: no value of searched parameter {name!r} (column {column})")
-        value = row[column].item() if hasattr(row[column], "item") else row[column]
+        value = plain(row[column])
         if isinstance(dist, IntDistribution):
             value = int(value)
         elif isinstance(dist, FloatDistribution):

@@ -14,6 +14,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from mfsweep.values import plain
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -108,10 +110,10 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
 
 
 def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
+    if isinstance(value, np.generic):
+        return plain(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 

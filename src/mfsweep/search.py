@@ -20,6 +20,7 @@ import numpy as np
 
 from mfsweep.models import create
 from mfsweep.trials import METRIC_PARAMS, nest_params
+from mfsweep.values import is_number
 
 DISTRIBUTIONS = ("uniform", "loguniform", "loguniform_int")
 #: Search methods whose trials are known from the config alone.
@@ -174,10 +175,6 @@ def is_log_axis(name: str, values: Iterable, space: Mapping | None = None) -> bo
     if not numbers or len(numbers) < len(points) or min(numbers) <= 0:
         return False
     return max(numbers) / min(numbers) >= 10
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def _check_axis(name: str, value, method: str) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import numpy as np
 import optuna
 import pandas as pd
 from optuna.distributions import (
@@ -28,7 +27,8 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from scipy.stats import spearmanr
 
 from mfsweep.adaptive import direction, distribution_of, new_study, trial_state
-from mfsweep.search import is_distribution, is_log_axis, is_number, space_entry
+from mfsweep.values import is_number, plain
+from mfsweep.search import is_distribution, is_log_axis, space_entry
 from mfsweep.trials import PARAM, trial_table, tuned_parameters, usable
 
 #: The fewest usable trials an importance is computed from.
@@ -37,11 +37,6 @@ MIN_TRIALS = 4
 
 class ImportanceError(ValueError):
     """Importance cannot be computed from these trials; the message says why."""
-
-
-def plain(value):
-    """A table cell as a plain Python value (Optuna's parameter values are None, bool, int, float or str)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def distribution(name: str, values: pd.Series, space: Mapping | None = None) -> BaseDistribution:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from mfsweep.values import plain
+
 # ----- vocabulary ---------------------------------------------------------------------------
 #: How a trial ended.
 STOP_REASONS = ("max_epochs", "plateau", "pruned", "diverged", "failed")
@@ -148,7 +150,7 @@ def nest_params(flat: Mapping, prefix: str = "") -> dict:
         if not key.startswith(prefix) or _missing(value):
             continue
         name = key.removeprefix(prefix)
-        value = value.item() if hasattr(value, "item") else value
+        value = plain(value)
         head, dot, half = name.partition(".")
         if not dot:
             if name in params:
@@ -274,13 +276,19 @@ def ranked_rows(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def proposal_order(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row a trial, indexed by ``trial``, with its ``round`` and ``proposed`` position,
+    in the order the trials were proposed (``round``, then ``proposed``)."""
+    return trials.groupby("trial")[["round", "proposed"]].first().sort_values(["round", "proposed"], kind="stable")
+
+
 def search_progress(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One row a trial in proposal order (``round``, ``proposed``): its mean validation
     ``metric`` (``value``, NaN when unusable), the best value so far (``best``), its training
     seconds summed over folds and their running total (``seconds``, ``total_seconds``)."""
     require_columns(trials, ("trial", "round", "proposed", "train_seconds"), "trials")
     table = trial_table(trials, metric).set_index("trial")
-    order = trials.groupby("trial")[["round", "proposed"]].first().sort_values(["round", "proposed"], kind="stable")
+    order = proposal_order(trials)
     frame = order.assign(value=table["mean"].astype(float),
                          seconds=trials.groupby("trial")["train_seconds"].sum().astype(float))
     best = frame["value"].cummin() if lower_is_better(metric) else frame["value"].cummax()

@@ -18,6 +18,7 @@ import numpy as np
 from mfsweep.io import reading, write_npz
 from mfsweep.matrix import RatingMatrix, as_matrix
 from mfsweep.models.kinds import ParameterError, create
+from mfsweep.values import plain
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "embedding_size": 32,
@@ -213,5 +214,5 @@ class MFModel(ABC):
 
 def _plain(value):
     if isinstance(value, np.generic):
-        return value.item()
+        return plain(value)
     raise TypeError(f"cannot store parameter of type {type(value).__name__}")

@@ -16,14 +16,13 @@ from __future__ import annotations
 import html
 import logging
 import math
-from numbers import Number
 
-import numpy as np
 import pandas as pd
 
 from mfsweep.io import atomic_path, read_json, read_parquet
 from mfsweep.pipeline.job import job
 from mfsweep.trials import PARAM, TEST, VALID, flatten_params, metric_order, ranked_rows
+from mfsweep.values import is_float, is_number, number_text
 
 log = logging.getLogger("mfsweep.report")
 
@@ -244,7 +243,7 @@ def cell_html(value) -> str:
     if missing(value):
         return "<td></td>"
     if is_number(value):
-        key, shown = number_key(value), number_text(value)
+        key, shown = number_key(value), number_text(value, SIGNIFICANT)
     else:
         key = str(value)
         shown = key if len(key) <= LONG_TEXT else key[:LONG_TEXT - 1] + "\u2026"
@@ -258,18 +257,6 @@ def number_key(value) -> str:
         return str(int(value))
     value = float(value)
     return repr(value) if math.isfinite(value) else ("Infinity" if value > 0 else "-Infinity")
-
-
-def number_text(value) -> str:
-    return f"{float(value):.{SIGNIFICANT}g}" if is_float(value) else str(int(value))
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (Number, np.number)) and not isinstance(value, (bool, np.bool_))
-
-
-def is_float(value) -> bool:
-    return isinstance(value, (float, np.floating))
 
 
 def missing(value) -> bool:

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 
 from mfsweep.io import atomic_path
-from mfsweep.search import is_log_axis, is_number
+from mfsweep.search import is_log_axis
 from mfsweep.trials import (
     RATING_METRICS,
     lower_is_better,
@@ -24,6 +24,7 @@ from mfsweep.trials import (
     rank,
     tuned_parameters,
 )
+from mfsweep.values import number_text
 
 RC = {
     "svg.fonttype": "none",  # text stays text: smaller files, searchable, testable
@@ -157,13 +158,6 @@ def short_name(column: str) -> str:
     name = column.removeprefix("param.")
     head, _, tail = name.partition(".")
     return SHORT_NAMES.get(head, head) + (f".{tail[0]}" if tail else "")
-
-
-def number_text(value) -> str:
-    if is_number(value):
-        value = float(value)
-        return str(int(value)) if value.is_integer() and abs(value) < 1e6 else f"{value:.3g}"
-    return str(value)
 
 
 def value_text(value: float, column: str) -> str:

@@ -25,7 +25,6 @@ from mfsweep.plots.style import (
     mark_unusable,
     metric_label,
     no_usable_text,
-    number_text,
     palette,
     parameter_axis,
     plural,
@@ -46,6 +45,7 @@ from mfsweep.trials import (
     tuned_parameters,
     usable,
 )
+from mfsweep.values import number_text
 
 # ----- figures -------------------------------------------------------------------------------
 #: The metrics the embedding-size figure has a panel for besides the selection metric (rating metrics

@@ -20,7 +20,6 @@ from mfsweep.plots.style import (
     empty_panel,
     folds_text,
     metric_label,
-    number_text,
     plural,
     save_svg,
     styled,
@@ -36,6 +35,7 @@ from mfsweep.trials import (
     tuned_parameters,
     usable,
 )
+from mfsweep.values import number_text
 
 UNUSABLE_Y = 1.1  # where diverged and failed trials end, above the metric axis (axis units 0..1)
 TICKS = 5
