@@ -1,6 +1,7 @@
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -157,6 +158,13 @@ def test_params_flatten_and_nest_back():
     assert flat == {"param.embedding_size": 8, "param.regularization.user": 0.1, "param.regularization.item": 0.2}
     assert nest_params(flat, prefix="param.") == params
     assert nest_params({**flat, "param.damping": math.nan, "valid.RMSE": 1.0}, prefix="param.") == params
+
+
+def test_nest_params_leaves_out_every_kind_of_missing_value():
+    # a table row gives pd.NA for a nullable column and a numpy NaN for a float32 one
+    flat = {"param.embedding_size": np.int64(8), "param.a": pd.NA, "param.b": np.float32("nan"), "param.c": None}
+    params = nest_params(flat, prefix="param.")
+    assert params == {"embedding_size": 8} and type(params["embedding_size"]) is int
 
 
 @pytest.mark.parametrize(("flat", "message"), [

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from mfsweep.values import is_float, is_number, number_text, plain
+from mfsweep.values import is_float, is_number, missing, number_text, plain
 
 
 def test_plain_turns_numpy_scalars_into_python_values_and_leaves_the_rest():
@@ -32,3 +33,8 @@ def test_numbers_are_ints_and_floats_but_not_bools():
 ])
 def test_number_text(value, digits, text):
     assert number_text(value, digits) == text
+
+
+def test_missing_is_none_pd_na_or_any_float_nan():
+    assert all(missing(v) for v in (None, pd.NA, math.nan, np.float32("nan"), np.float64("nan")))
+    assert not any(missing(v) for v in (0, 0.0, "", "nan", math.inf, False))

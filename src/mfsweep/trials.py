@@ -8,13 +8,12 @@ from records (one row a trial x fold, one row a trial), ranked in one place.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from mfsweep.values import plain
+from mfsweep.values import missing, plain
 
 # ----- vocabulary ---------------------------------------------------------------------------
 #: How a trial ended.
@@ -141,13 +140,13 @@ def flatten_params(params: Mapping, prefix: str = PARAM) -> dict:
 def nest_params(flat: Mapping, prefix: str = "") -> dict:
     """The inverse of ``flatten_params``: ``{"regularization.user": a}`` -> ``{"regularization": {"user": a}}``.
 
-    Names without ``prefix`` and missing values (None, NaN) are left out; a dotted
+    Names without ``prefix`` and missing values (None, ``pd.NA``, NaN) are left out; a dotted
     name must end in ``.user`` or ``.item``.
     """
     params: dict = {}
     for key in sorted(flat):
         value = flat[key]
-        if not key.startswith(prefix) or _missing(value):
+        if not key.startswith(prefix) or missing(value):
             continue
         name = key.removeprefix(prefix)
         value = plain(value)
@@ -163,10 +162,6 @@ def nest_params(flat: Mapping, prefix: str = "") -> dict:
             raise ValueError(f"params.{head}: given both as a whole and as {name}")
         params[head][half] = value
     return params
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 # ----- records to tables --------------------------------------------------------------------

@@ -5,7 +5,10 @@ A leaf module (it imports nothing of the package), so every other module can use
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pandas as pd
 
 
 def plain(value):
@@ -20,6 +23,11 @@ def is_number(value) -> bool:
 
 def is_float(value) -> bool:
     return isinstance(value, (float, np.floating))
+
+
+def missing(value) -> bool:
+    """None, ``pd.NA`` or a float NaN (Python's or numpy's)."""
+    return value is None or value is pd.NA or (is_float(value) and math.isnan(value))
 
 
 def number_text(value, digits: int = 3) -> str:

@@ -22,7 +22,7 @@ import pandas as pd
 from mfsweep.io import atomic_path, read_json, read_parquet
 from mfsweep.pipeline.job import job
 from mfsweep.trials import PARAM, TEST, VALID, flatten_params, metric_order, ranked_rows
-from mfsweep.values import is_float, is_number, number_text
+from mfsweep.values import is_float, is_number, missing, number_text
 
 log = logging.getLogger("mfsweep.report")
 
@@ -257,10 +257,6 @@ def number_key(value) -> str:
         return str(int(value))
     value = float(value)
     return repr(value) if math.isfinite(value) else ("Infinity" if value > 0 else "-Infinity")
-
-
-def missing(value) -> bool:
-    return value is None or value is pd.NA or (is_float(value) and math.isnan(value))
 
 
 def escape(value) -> str:
