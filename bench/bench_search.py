@@ -97,7 +97,7 @@ def run_search(config: dict) -> pd.DataFrame:
         for entry in proposal["trials"]:
             record, trial_history, _ = train_trial(unit, entry["trial"], entry["params"], data,
                                                    thresholds=fold_thresholds(proposal, 0))
-            records.append((0, record))
+            records.append((0, record.to_json()))
             histories.append((0, trial_history))
     metric = model_metric(unit)
     rows = []

@@ -302,7 +302,8 @@ def test_grid_search_with_pruning_runs_its_expansion_in_rounds_in_order():
 
 
 def test_the_record_files_of_earlier_rounds_give_the_same_proposals_in_any_listing_order(tmp_path):
-    from mfsweep.io import write_json, write_parquet
+    from mfsweep.io import write_parquet
+    from mfsweep.records import TrialRecord, write_records
 
     settings = {"model": "m", "kind": "sgd-biased", "method": "tpe", "seed": 5, "size": 3, "batch": 1,
                 "max_epochs": 4, "space": SPACE, "early_stopping": {"metric": None}, "pruning": {"method": "none"}}
@@ -313,9 +314,11 @@ def test_the_record_files_of_earlier_rounds_give_the_same_proposals_in_any_listi
         for fold in (0, 1):
             folder = tmp_path / "results" / "trials" / "d" / "s" / "m" / entry["trial"] / f"fold{fold}"
             row = trials[(trials["trial"] == entry["trial"]) & (trials["fold"] == fold)].iloc[0]
-            write_json([{"model": "m", "kind": "sgd-biased", "trial": entry["trial"], "params": entry["params"],
-                         "stop_reason": row["stop_reason"], "epochs_completed": 4, "best_epoch": 4,
-                         "validation": {"RMSE": row["valid.RMSE"]}}], folder / "record.json")
+            write_records([TrialRecord(model="m", kind="sgd-biased", trial=entry["trial"], params=entry["params"],
+                                       max_epochs=4, selection_metric="RMSE", stop_reason=row["stop_reason"],
+                                       error=None, epochs_completed=4, best_epoch=4, train_seconds=0.0,
+                                       cpu_seconds=0.0, validation={"RMSE": row["valid.RMSE"]},
+                                       validation_seconds=0.0)], folder / "record.json")
             write_parquet(histories[(histories["trial"] == entry["trial"]) & (histories["fold"] == fold)].drop(columns="fold"),
                           folder / "history.parquet")
             records.append(str(folder / "record.json"))

@@ -9,9 +9,10 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from mfsweep.io import atomic_path, read_json, read_parquet
+from mfsweep.io import atomic_path, read_parquet
 from mfsweep.pipeline import paths
 from mfsweep.pipeline.job import job
+from mfsweep.records import read_records
 from mfsweep.rounds import read_round, write_round
 from mfsweep.trials import UNUSABLE, collect_histories, collect_trials, model_metric
 
@@ -39,7 +40,7 @@ def earlier_results(record_paths: Iterable[str], history_paths: Iterable[str], r
 def read_results(record_paths: Iterable[str], history_paths: Iterable[str], order) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The trial x fold table of these units' records (with each trial's round and proposal
     ``order``) and their histories; empty tables when there is no record."""
-    records = [(paths.fold_of(path), record) for path in record_paths for record in read_json(path)]
+    records = [(paths.fold_of(path), record.to_json()) for path in record_paths for record in read_records(path)]
     if not records:
         return pd.DataFrame(), pd.DataFrame()
     trials = with_order(collect_trials(records), order)
