@@ -7,7 +7,7 @@ Data: bench.common.ml100k_split (80/20 random holdout, seed 42); the 20 % part i
 validation part the search selects on (one fold). Each model has a wide search space
 (SPACES below) and its selection metric (RMSE; NDCG@10 for wals, 2000 validation users:
 all of ML-100K's). For every model, method and seed the search runs exactly as the
-workflow's rounds do (mfsweep.pipeline.search_jobs.propose_round, then
+workflow's rounds do (mfsweep.rounds.propose_round, then
 mfsweep.pipeline.jobs.train_trial for each trial of the round), without pruning and
 with median pruning (min_epochs 3); random search draws the same trials as the
 workflow's ``random`` method with that seed.
@@ -71,8 +71,8 @@ def run_search(config: dict) -> pd.DataFrame:
     import optuna
 
     from mfsweep.pipeline.jobs import TrainingData, train_trial
-    from mfsweep.pipeline.search_jobs import propose_round, with_order
-    from mfsweep.rounds import fold_thresholds
+    from mfsweep.pipeline.search_jobs import with_order
+    from mfsweep.rounds import fold_thresholds, propose_round
     from mfsweep.trials import collect_histories, collect_trials, model_metric
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -89,22 +89,22 @@ def run_search(config: dict) -> pd.DataFrame:
         round_settings = {**config, "size": size}
         if config["method"] == "random":
             round_settings["trials"] = [config["expansion"][t] for t in ids[start:start + size]]
-        order = {e["trial"]: [p["round"], e["proposed"]] for p in rounds for e in p["trials"]}
+        order = {e["trial"]: [p.round, e["proposed"]] for p in rounds for e in p.trials}
         table = with_order(collect_trials(records), order) if records else pd.DataFrame()
         history = collect_histories(histories) if histories else pd.DataFrame()
         proposal = propose_round(round_settings, r, rounds, table, history)
         rounds.append(proposal)
-        for entry in proposal["trials"]:
+        for entry in proposal.trials:
             record, trial_history, _ = train_trial(unit, entry["trial"], entry["params"], data,
                                                    thresholds=fold_thresholds(proposal, 0))
-            records.append((0, record))
+            records.append((0, record.to_json()))
             histories.append((0, trial_history))
     metric = model_metric(unit)
     rows = []
-    for (_, record), (p, entry) in zip(records, ((p, e) for p in rounds for e in p["trials"])):
+    for (_, record), (p, entry) in zip(records, ((p, e) for p in rounds for e in p.trials)):
         rows.append({"model": config["model"], "method": config["method"], "seed": config["seed"],
                      "pruning": config["pruning"]["method"], "metric": metric, "trial": record["trial"],
-                     "round": p["round"], "proposed": entry["proposed"], "stop_reason": record["stop_reason"],
+                     "round": p.round, "proposed": entry["proposed"], "stop_reason": record["stop_reason"],
                      "value": record["validation"].get(metric, np.nan), "epochs": record["epochs_completed"],
                      "seconds": record["train_seconds"]})
     return pd.DataFrame(rows)

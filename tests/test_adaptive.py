@@ -17,6 +17,7 @@ from mfsweep.adaptive import distributions, propose, round_seed, study_trials
 from mfsweep.models.base import EpochState
 from mfsweep.pipeline import search_jobs
 from mfsweep.pruning import Pruner, prune_reference
+from mfsweep.rounds import propose_round
 from mfsweep.search import expand, trial_id
 from mfsweep.train import Plateau, run_trial
 
@@ -135,15 +136,15 @@ def test_a_round_resumed_after_a_kill_proposes_the_same_trials(tmp_path):
     settings = {"model": "m", "kind": "sgd-biased", "method": "tpe", "seed": 3, "size": 4, "batch": 2,
                 "max_epochs": 4, "space": SPACE, "early_stopping": {"metric": None},
                 "pruning": {"method": "median", "percentile": 25, "min_epochs": 2}}
-    first = search_jobs.propose_round(settings, 1, [], pd.DataFrame(), pd.DataFrame())
-    trials, histories = results([entry["params"] for entry in first["trials"]])
-    before = search_jobs.propose_round(settings, 2, [first], trials, histories)
-    after = search_jobs.propose_round(settings, 2, [first], trials.iloc[::-1], histories.iloc[::-1])
+    first = propose_round(settings, 1, [], pd.DataFrame(), pd.DataFrame())
+    trials, histories = results([entry["params"] for entry in first.trials])
+    before = propose_round(settings, 2, [first], trials, histories)
+    after = propose_round(settings, 2, [first], trials.iloc[::-1], histories.iloc[::-1])
     assert before == after
-    assert [e["proposed"] for e in before["trials"]] == [4, 5, 6, 7]
-    assert sum(before["units"].values(), []) == [e["trial"] for e in before["trials"]]
-    assert set(before["pruning"]["thresholds"]) == {"0", "1"} and set(before["pruning"]["thresholds"]["0"]) == {"2", "3"}  # not at max_epochs
-    assert first["pruning"]["thresholds"] == {}  # the first round is never pruned
+    assert [e["proposed"] for e in before.trials] == [4, 5, 6, 7]
+    assert sum(before.units.values(), []) == [e["trial"] for e in before.trials]
+    assert set(before.pruning["thresholds"]) == {"0", "1"} and set(before.pruning["thresholds"]["0"]) == {"2", "3"}  # not at max_epochs
+    assert first.pruning["thresholds"] == {}  # the first round is never pruned
 
 
 # ----- states told to the sampler -----------------------------------------------------------
@@ -302,20 +303,23 @@ def test_grid_search_with_pruning_runs_its_expansion_in_rounds_in_order():
 
 
 def test_the_record_files_of_earlier_rounds_give_the_same_proposals_in_any_listing_order(tmp_path):
-    from mfsweep.io import write_json, write_parquet
+    from mfsweep.io import write_parquet
+    from mfsweep.records import TrialRecord, write_records
 
     settings = {"model": "m", "kind": "sgd-biased", "method": "tpe", "seed": 5, "size": 3, "batch": 1,
                 "max_epochs": 4, "space": SPACE, "early_stopping": {"metric": None}, "pruning": {"method": "none"}}
-    first = search_jobs.propose_round(settings, 1, [], pd.DataFrame(), pd.DataFrame())
-    trials, histories = results([entry["params"] for entry in first["trials"]])
+    first = propose_round(settings, 1, [], pd.DataFrame(), pd.DataFrame())
+    trials, histories = results([entry["params"] for entry in first.trials])
     records, history_files = [], []
-    for entry in first["trials"]:
+    for entry in first.trials:
         for fold in (0, 1):
             folder = tmp_path / "results" / "trials" / "d" / "s" / "m" / entry["trial"] / f"fold{fold}"
             row = trials[(trials["trial"] == entry["trial"]) & (trials["fold"] == fold)].iloc[0]
-            write_json([{"model": "m", "kind": "sgd-biased", "trial": entry["trial"], "params": entry["params"],
-                         "stop_reason": row["stop_reason"], "epochs_completed": 4, "best_epoch": 4,
-                         "validation": {"RMSE": row["valid.RMSE"]}}], folder / "record.json")
+            write_records([TrialRecord(model="m", kind="sgd-biased", trial=entry["trial"], params=entry["params"],
+                                       max_epochs=4, selection_metric="RMSE", stop_reason=row["stop_reason"],
+                                       error=None, epochs_completed=4, best_epoch=4, train_seconds=0.0,
+                                       cpu_seconds=0.0, validation={"RMSE": row["valid.RMSE"]},
+                                       validation_seconds=0.0)], folder / "record.json")
             write_parquet(histories[(histories["trial"] == entry["trial"]) & (histories["fold"] == fold)].drop(columns="fold"),
                           folder / "history.parquet")
             records.append(str(folder / "record.json"))
@@ -323,7 +327,7 @@ def test_the_record_files_of_earlier_rounds_give_the_same_proposals_in_any_listi
     proposals = []
     for order in (slice(None), slice(None, None, -1)):
         table, history = search_jobs.earlier_results(records[order], history_files[order], [first])
-        proposals.append(search_jobs.propose_round(settings, 2, [first], table, history)["trials"])
+        proposals.append(propose_round(settings, 2, [first], table, history).trials)
     assert proposals[0] == proposals[1] and len(proposals[0]) == 3
     assert [e["proposed"] for e in proposals[0]] == [3, 4, 5]
 

@@ -43,6 +43,9 @@ class Plateau:
 
 @dataclass
 class TrialResult:
+    """What run_trial returns for a trial it ran to a stop; an exception in the model propagates
+    (the train job records it as a failed trial, mfsweep.records.TrialRecord.failed)."""
+
     history: pd.DataFrame
     stop_reason: str
     epochs_completed: int
@@ -51,7 +54,6 @@ class TrialResult:
     best_state: dict | None = None
     train_seconds: float = 0.0
     cpu_seconds: float = 0.0
-    error: str | None = None
 
 
 def _finite_state(model: MFModel, loss: float) -> bool:

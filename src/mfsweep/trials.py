@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from mfsweep.records import COLUMNS
 from mfsweep.values import missing, plain
 
 # ----- vocabulary ---------------------------------------------------------------------------
@@ -38,8 +39,8 @@ METRIC_ORDER = (*RATING_METRICS, *RANKING_METRICS, *(f"{name}@" for name in CUTO
 IMPLICIT_KINDS = ("wals", "bpr")
 
 #: Record fields that become columns of the trial table as they are.
-RECORD_FIELDS = ("model", "kind", "trial", "fold", "epochs_completed", "best_epoch", "stop_reason", "error",
-                 "train_seconds", "cpu_seconds", "validation_seconds", "evaluate_seconds", "threads")
+#: The trial table's columns from a record (mfsweep.records), with the record file's fold after the trial id.
+RECORD_FIELDS = (*COLUMNS[:COLUMNS.index("trial") + 1], "fold", *COLUMNS[COLUMNS.index("trial") + 1:])
 PARAM = "param."
 VALID = "valid."
 TEST = "test."

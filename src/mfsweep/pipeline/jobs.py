@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from mfsweep.io import (
 from mfsweep.pipeline.job import job, provenance
 from mfsweep.pipeline.search_jobs import order_of, read_results, write_study
 from mfsweep.pipeline.reuse import file_digest, find_trained, training_hash
+from mfsweep.records import TrialRecord, read_records, write_records
 from mfsweep.rounds import read_round
 from mfsweep.trials import UNUSABLE
 
@@ -84,14 +86,13 @@ def train(snakemake) -> None:
             if trained is None:
                 trained = train_trial(unit, trial, params, data, snakemake.params.fail_fast, thresholds)
             record, history, state = trained
-            record.update(origin, training_hash=key)
-            records.append(record)
+            records.append(replace(record, **origin, training_hash=key))
             histories.append(history)
             if state is not None:
                 states[trial] = state
         write_parquet(pd.concat(histories, ignore_index=True), snakemake.output.history)
         write_npz(snakemake.output.model, **model_arrays(states))
-        write_json(records, snakemake.output.record)
+        write_records(records, snakemake.output.record)
 
 
 class TrainingData:
@@ -127,8 +128,8 @@ def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_f
 
     stopping = unit["early_stopping"]
     metric = model_metric(unit, params)
-    record = {"model": unit["model"], "kind": unit["kind"], "trial": trial, "params": params,
-              "max_epochs": unit["max_epochs"], "selection_metric": metric}
+    described = {"model": unit["model"], "kind": unit["kind"], "trial": trial, "params": params,
+                 "max_epochs": unit["max_epochs"], "selection_metric": metric}
     log.info("%s trial %s: params %s", unit["model"], trial, params)
     try:
         model = create(unit["kind"], **{**params, "epochs": unit["max_epochs"]})
@@ -139,19 +140,17 @@ def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_f
         if fail_fast:
             raise
         log.error("trial %s failed:\n%s", trial, traceback.format_exc())
-        failed = {"stop_reason": "failed", "error": f"{type(error).__name__}: {error}", "epochs_completed": 0,
-                  "best_epoch": 0, "train_seconds": 0.0, "cpu_seconds": 0.0, "validation_seconds": 0.0,
-                  "validation": {}}
-        return {**record, **failed}, pd.DataFrame({"trial": pd.Series([], dtype=str)}), None
+        return TrialRecord.failed(error, **described), pd.DataFrame({"trial": pd.Series([], dtype=str)}), None
     log.info("trial %s stopped: %s after %d epochs (best epoch %d), %.2f s training", trial,
              result.stop_reason, result.epochs_completed, result.best_epoch, result.train_seconds)
     history = result.history
     history.insert(0, "trial", trial)
-    outcome = {"stop_reason": result.stop_reason, "error": None, "epochs_completed": result.epochs_completed,
-               "best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
-               "cpu_seconds": result.cpu_seconds, "validation": result.validation,
-               "validation_seconds": float(history["eval_seconds"].sum()) if len(history) else 0.0}
-    return {**record, **outcome}, history, result.best_state
+    record = TrialRecord(**described, stop_reason=result.stop_reason, error=None,
+                         epochs_completed=result.epochs_completed, best_epoch=result.best_epoch,
+                         train_seconds=result.train_seconds, cpu_seconds=result.cpu_seconds,
+                         validation=result.validation,
+                         validation_seconds=float(history["eval_seconds"].sum()) if len(history) else 0.0)
+    return record, history, result.best_state
 
 
 def _validation(train, valid_frame, evaluation: dict):
@@ -173,13 +172,13 @@ def model_arrays(states: dict[str, dict]) -> dict:
 
 def evaluate(snakemake) -> None:
     with job(snakemake, numba_threads=True):
-        records = read_json(snakemake.input.record)
         data = TestData.read(snakemake.input)
-        for record in records:
+        evaluated = []
+        for record in read_records(snakemake.input.record):
             started = time.perf_counter()
-            record["test"] = evaluate_trial(record, snakemake.params.evaluation, data, snakemake.input.model)
-            record["evaluate_seconds"] = time.perf_counter() - started
-        write_json(records, snakemake.output[0])
+            test = evaluate_trial(record, snakemake.params.evaluation, data, snakemake.input.model)
+            evaluated.append(record.with_test(test, time.perf_counter() - started))
+        write_records(evaluated, snakemake.output[0])
 
 
 class TestData:
@@ -196,18 +195,18 @@ class TestData:
         return cls(train, read_parquet(inputs.test))
 
 
-def evaluate_trial(record: dict, evaluation: dict, data: TestData, model_path) -> dict | None:
+def evaluate_trial(record: TrialRecord, evaluation: dict, data: TestData, model_path) -> dict | None:
     """Test metrics of a trained trial; None for a trial that failed or diverged."""
     from mfsweep.metrics import evaluate as evaluate_model
     from mfsweep.models.base import MFModel
 
-    if record["stop_reason"] in UNUSABLE or record["best_epoch"] == 0:
-        log.info("trial %s %s: no test metrics", record["trial"], record["stop_reason"])
+    if record.stop_reason in UNUSABLE or record.best_epoch == 0:
+        log.info("trial %s %s: no test metrics", record.trial, record.stop_reason)
         return None
-    model = MFModel.load(model_path, prefix=f"{record['trial']}/")
+    model = MFModel.load(model_path, prefix=f"{record.trial}/")
     metrics = evaluate_model(model, data.train, data.test, cutoffs=tuple(evaluation["cutoffs"]),
                              relevance_threshold=evaluation["relevance_threshold"])
-    log.info("trial %s test metrics: %s", record["trial"], metrics)
+    log.info("trial %s test metrics: %s", record.trial, metrics)
     return metrics
 
 

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 import mfsweep
-from mfsweep.io import DamagedFile, read_json, read_parquet, reading
+from mfsweep.io import DamagedFile, read_parquet, reading
 from mfsweep.pipeline.paths import WILDCARDS
+from mfsweep.records import TrialRecord, read_records
 from mfsweep.trials import UNUSABLE
 
 log = logging.getLogger("mfsweep")
@@ -34,7 +35,7 @@ log = logging.getLogger("mfsweep")
 class Trained(NamedTuple):
     """A trial as its train job left it: its record, its history rows and its model's arrays."""
 
-    record: dict
+    record: TrialRecord
     history: pd.DataFrame
     state: dict
 
@@ -85,9 +86,9 @@ def _is_unit(fold_dir: Path) -> bool:
 
 
 def _trained_in(folder: Path, trial: str, key: str) -> Trained | None:
-    records = [record for record in read_json(folder / "record.json")
-               if record.get("trial") == trial and record.get("training_hash") == key]
-    if not records or records[0]["stop_reason"] in UNUSABLE:
+    records = [record for record in read_records(folder / "record.json")
+               if record.trial == trial and record.training_hash == key]
+    if not records or records[0].stop_reason in UNUSABLE:
         return None
     model = folder / "model.npz"
     if not model.exists():  # keep_models: false, and already evaluated

@@ -1,5 +1,5 @@
 """Job bodies of a search in rounds: ``propose`` (a checkpoint per round, writing the round
-file of mfsweep.rounds), and the order and Optuna storage of a sweep that ``collect`` writes.
+file that mfsweep.rounds builds), and the order and Optuna storage of a sweep that ``collect`` writes.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from mfsweep.io import atomic_path, read_json, read_parquet
+from mfsweep.io import atomic_path, read_parquet
 from mfsweep.pipeline import paths
 from mfsweep.pipeline.job import job
-from mfsweep.rounds import read_round, write_round
-from mfsweep.trials import UNUSABLE, collect_histories, collect_trials, model_metric
+from mfsweep.records import read_records
+from mfsweep.rounds import RoundFile, propose_round, read_round, write_round
+from mfsweep.trials import collect_histories, collect_trials, model_metric
 
 log = logging.getLogger("mfsweep")
 
@@ -28,10 +29,10 @@ def propose(snakemake) -> None:
         proposal = propose_round(settings, int(snakemake.wildcards.round), rounds, trials, histories)
         write_round(proposal, snakemake.output[0])
         log.info("round %s of %s: %d trials in %d jobs, from %d earlier trials", snakemake.wildcards.round,
-                 settings["model"], len(proposal["trials"]), len(proposal["units"]), len(order_of(rounds)))
+                 settings["model"], len(proposal.trials), len(proposal.units), len(order_of(rounds)))
 
 
-def earlier_results(record_paths: Iterable[str], history_paths: Iterable[str], rounds: list[dict]):
+def earlier_results(record_paths: Iterable[str], history_paths: Iterable[str], rounds: list[RoundFile]):
     """The trial x fold table (with round and proposal order) and the histories of the earlier rounds."""
     return read_results(record_paths, history_paths, order_of(rounds))
 
@@ -39,7 +40,7 @@ def earlier_results(record_paths: Iterable[str], history_paths: Iterable[str], r
 def read_results(record_paths: Iterable[str], history_paths: Iterable[str], order) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The trial x fold table of these units' records (with each trial's round and proposal
     ``order``) and their histories; empty tables when there is no record."""
-    records = [(paths.fold_of(path), record) for path in record_paths for record in read_json(path)]
+    records = [(paths.fold_of(path), record.to_json()) for path in record_paths for record in read_records(path)]
     if not records:
         return pd.DataFrame(), pd.DataFrame()
     trials = with_order(collect_trials(records), order)
@@ -47,48 +48,10 @@ def read_results(record_paths: Iterable[str], history_paths: Iterable[str], orde
     return trials, histories
 
 
-def propose_round(settings: dict, round_index: int, rounds: list[dict], trials: pd.DataFrame,
-                  histories: pd.DataFrame) -> dict:
-    """The content of round ``round_index``'s file."""
-    from mfsweep.adaptive import propose, study_trials
-    from mfsweep.search import batch, trial_id
-
-    metric = model_metric(settings)
-    if "trials" in settings:  # grid or random search: the round's share of the expansion, in order
-        proposals = list(settings["trials"])
-    else:
-        history = study_trials(trials, histories, metric, settings["space"]) if len(trials) else []
-        proposals = propose(settings["space"], history, settings["method"], settings["seed"], settings["size"],
-                            round_index, metric)
-    start = sum(len(r["trials"]) for r in rounds)
-    entries = [{"trial": trial_id(params), "proposed": start + n, "params": params} for n, params in enumerate(proposals)]
-    return {
-        "round": round_index,
-        "trials": entries,
-        "units": batch([entry["trial"] for entry in entries], settings["batch"]),
-        "pruning": {**settings["pruning"], "metric": metric,
-                    "thresholds": thresholds(settings, trials, histories, metric)},
-    }
-
-
-def thresholds(settings: dict, trials: pd.DataFrame, histories: pd.DataFrame, metric: str) -> dict:
-    from mfsweep.pruning import prune_reference
-
-    pruning = settings["pruning"]
-    if pruning["method"] == "none" or trials.empty or histories.empty:
-        return {}
-    unusable = set(trials.loc[trials["stop_reason"].isin(UNUSABLE), "trial"])
-    usable = histories[~histories["trial"].isin(unusable)]
-    # no reference at the last epoch: stopping there would save nothing
-    reference = prune_reference(usable, metric, pruning["method"], pruning["percentile"], pruning["min_epochs"],
-                                settings["max_epochs"] - 1)
-    return {str(fold): {str(epoch): value for epoch, value in epochs.items()} for fold, epochs in reference.items()}
-
-
 # ----- order and Optuna storage -------------------------------------------------------------
-def order_of(rounds: list[dict]) -> dict[str, list[int]]:
+def order_of(rounds: list[RoundFile]) -> dict[str, list[int]]:
     """trial -> [round, proposed] from round files."""
-    return {entry["trial"]: [proposal["round"], entry["proposed"]] for proposal in rounds for entry in proposal["trials"]}
+    return {entry["trial"]: [proposal.round, entry["proposed"]] for proposal in rounds for entry in proposal.trials}
 
 
 def with_order(trials: pd.DataFrame, order: dict[str, list[int]]) -> pd.DataFrame:

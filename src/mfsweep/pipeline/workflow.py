@@ -296,8 +296,8 @@ def unit_settings(config: dict, trials: dict, units: dict, model: str, unit: str
     if round_file is not None:
         with paths.advising():
             proposed = read_round(round_file)
-        units = {model: proposed["units"]}
-        trials = {model: {item["trial"]: item["params"] for item in proposed["trials"]}}
+        units = {model: proposed.units}
+        trials = {model: {item["trial"]: item["params"] for item in proposed.trials}}
     try:
         members = units[model][unit]
     except KeyError:
