@@ -27,7 +27,7 @@ from mfsweep.io import (
 )
 from mfsweep.pipeline.job import job, provenance
 from mfsweep.pipeline.search_jobs import order_of, read_results, write_study
-from mfsweep.pipeline.reuse import file_digest, find_trained, training_hash
+from mfsweep.pipeline.reuse import TrainedElsewhere, file_digest, training_hash
 from mfsweep.records import TrialRecord, read_records, write_records
 from mfsweep.rounds import read_round
 from mfsweep.trials import UNUSABLE
@@ -78,11 +78,12 @@ def train(snakemake) -> None:
         data = TrainingData.read(snakemake.input, snakemake.params.evaluation)
         thresholds = snakemake.params.pruning
         digest = file_digest(snakemake.input.train, snakemake.input.valid)
+        elsewhere = TrainedElsewhere(snakemake.output.record)
         records, histories, states = [], [], {}
         origin = {**provenance(snakemake.config), "threads": snakemake.threads}
         for trial, params in unit["trials"].items():
             key = training_hash(unit, params, snakemake.params.evaluation, thresholds, digest, snakemake.threads)
-            trained = find_trained(snakemake.output.record, trial, key)
+            trained = elsewhere.get(trial, key)
             if trained is None:
                 trained = train_trial(unit, trial, params, data, snakemake.params.fail_fast, thresholds)
             record, history, state = trained

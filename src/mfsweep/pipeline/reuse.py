@@ -59,24 +59,41 @@ def training_hash(unit: dict, params: dict, evaluation: dict, thresholds: dict, 
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def find_trained(record_path, trial: str, key: str) -> Trained | None:
-    """The trial ``trial`` as another unit of the same model trained it on this fold under the
-    same ``training_hash`` ``key``; None when no unit did (or its files are damaged or gone)."""
-    fold_dir = Path(record_path).parent
-    if not _is_unit(fold_dir):
-        return None
-    for other in sorted(fold_dir.parent.parent.glob(f"*/{fold_dir.name}/record.json")):
-        if other.parent == fold_dir or not _is_unit(other.parent):
-            continue
+class TrainedElsewhere:
+    """The usable trials that the other units of a train job's model trained on its fold,
+    by (trial, training_hash): their record files are read once, when the job starts."""
+
+    def __init__(self, record_path):
+        self.found: dict[tuple[str, str], tuple[Path, TrialRecord]] = {}
+        fold_dir = Path(record_path).parent
+        if not _is_unit(fold_dir):
+            return
+        for other in sorted(fold_dir.parent.parent.glob(f"*/{fold_dir.name}/record.json")):
+            if other.parent == fold_dir or not _is_unit(other.parent):
+                continue
+            try:
+                records = read_records(other)
+            except (DamagedFile, FileNotFoundError) as error:
+                log.warning("not reusing trials from %s: %s", other.parent, error)
+                continue
+            for record in records:
+                if record.stop_reason not in UNUSABLE:
+                    self.found.setdefault((record.trial, record.training_hash), (other.parent, record))
+
+    def get(self, trial: str, key: str) -> Trained | None:
+        """The trial ``trial`` as another unit trained it under the ``training_hash`` ``key``; None
+        when no unit did (or its files are damaged or gone)."""
+        if (trial, key) not in self.found:
+            return None
+        folder, record = self.found[(trial, key)]
         try:
-            found = _trained_in(other.parent, trial, key)
+            found = _trained_in(folder, record)
         except (DamagedFile, FileNotFoundError) as error:
-            log.warning("not reusing trial %s from %s: %s", trial, other.parent, error)
-            continue
+            log.warning("not reusing trial %s from %s: %s", trial, folder, error)
+            return None
         if found is not None:
-            log.info("trial %s: reused from %s (same parameters, settings and data)", trial, other.parent)
-            return found
-    return None
+            log.info("trial %s: reused from %s (same parameters, settings and data)", trial, folder)
+        return found
 
 
 def _is_unit(fold_dir: Path) -> bool:
@@ -85,18 +102,16 @@ def _is_unit(fold_dir: Path) -> bool:
                 and re.fullmatch(WILDCARDS["trial"], fold_dir.parent.name))
 
 
-def _trained_in(folder: Path, trial: str, key: str) -> Trained | None:
-    records = [record for record in read_records(folder / "record.json")
-               if record.trial == trial and record.training_hash == key]
-    if not records or records[0].stop_reason in UNUSABLE:
-        return None
+def _trained_in(folder: Path, record: TrialRecord) -> Trained | None:
+    """``record``'s trial with its history rows and model arrays from the unit ``folder``;
+    None when its model is gone (``keep_models: false``, already evaluated)."""
     model = folder / "model.npz"
-    if not model.exists():  # keep_models: false, and already evaluated
+    if not model.exists():
         return None
-    prefix = f"{trial}/"
+    prefix = f"{record.trial}/"
     with reading(model, "a model archive"), np.load(model) as npz:
         state = {name.removeprefix(prefix): npz[name] for name in npz.files if name.startswith(prefix)}
     if not state:
         return None
     history = read_parquet(folder / "history.parquet")
-    return Trained(records[0], history[history["trial"] == trial].reset_index(drop=True), state)
+    return Trained(record, history[history["trial"] == record.trial].reset_index(drop=True), state)
