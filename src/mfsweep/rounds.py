@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from typing import get_type_hints
 
 import pandas as pd
 
@@ -38,8 +39,8 @@ class RoundFile:
         return cls(**{name: content[name] for name in FIELDS})
 
 
-#: The keys of a round file, each with the type of its value.
-FIELDS = {"round": int, "trials": list, "units": dict, "pruning": dict}
+#: The keys of a round file, each with the type of its value (RoundFile's fields).
+FIELDS = get_type_hints(RoundFile)
 
 
 def read_round(path: str | os.PathLike) -> RoundFile:
