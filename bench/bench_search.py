@@ -95,10 +95,10 @@ def run_search(config: dict) -> pd.DataFrame:
         proposal = propose_round(round_settings, r, rounds, table, history)
         rounds.append(proposal)
         for entry in proposal.trials:
-            record, trial_history, _ = train_trial(unit, entry["trial"], entry["params"], data,
-                                                   thresholds=fold_thresholds(proposal, 0))
-            records.append((0, record.to_json()))
-            histories.append((0, trial_history))
+            trained = train_trial(unit, entry["trial"], entry["params"], data,
+                                  thresholds=fold_thresholds(proposal, 0))
+            records.append((0, trained.record.to_json()))
+            histories.append((0, trained.history))
     metric = model_metric(unit)
     rows = []
     for (_, record), (p, entry) in zip(records, ((p, e) for p in rounds for e in p.trials)):

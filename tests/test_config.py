@@ -158,6 +158,17 @@ def test_a_float_where_a_boolean_goes_is_not_called_an_integer():
          "models.als.pruning.min_epochs: 6 with max_epochs 5 prunes nothing"),
         (lambda c: c["models"]["als"].update(pruning={"method": "percentile"}, max_epochs=3),
          "models.als.pruning.min_epochs: 3 with max_epochs 3 prunes nothing"),
+        # a halving search stops trials itself, and needs a rung below max_epochs
+        (lambda c: c["models"]["als"].update(search={"method": "hyperband"}, pruning={"method": "median"}),
+         "models.als.pruning.method: a hyperband search stops trials at its rungs itself; set pruning method none"),
+        (lambda c: c["models"]["als"].update(search={"method": "sha", "min_epochs": 2, "eta": 3}, max_epochs=5),
+         "models.als.search.min_epochs: 2 epochs times eta 3 exceeds max_epochs 5, so there is no rung"),
+        (lambda c: c["models"]["als"].update(search={"method": "hyperband", "eta": 1}),
+         "models.als.search.eta: 1 is less than the minimum of 2"),
+        (lambda c: c["models"]["als"].update(search={"method": "hyperband", "sampler": "gp"}),
+         "models.als.search.sampler: 'gp' is not allowed; allowed: random, tpe"),
+        (lambda c: c["models"]["als"].update(search={"method": "tpe", "eta": 2}),
+         "models.als.search.eta: search method 'tpe' does not read it; remove it, or set method: hyperband or sha"),
     ],
 )
 def test_settings_that_cannot_be_honoured_are_refused(edit, message):
@@ -175,10 +186,22 @@ def test_settings_that_cannot_be_honoured_are_refused(edit, message):
         lambda c: c["models"]["als"].update(pruning={"method": "median"}, max_epochs=4),   # min_epochs 3 (default)
         lambda c: c["models"]["als"].update(max_epochs=2),   # min_epochs 3 (default), but no pruning
         lambda c: c["models"]["als"].update(search={"method": "random", "seed": 0}),
+        lambda c: c["models"]["als"].update(search={"method": "hyperband", "min_epochs": 2, "eta": 2}, max_epochs=4),
+        lambda c: c["models"]["als"].update(search={"method": "sha", "trials": 9, "sampler": "tpe"}, max_epochs=3),
     ],
 )
 def test_settings_that_can_be_honoured_pass(edit):
     assert "als" in validate(broken(edit))   # no ConfigError
+
+
+def test_a_halving_search_has_its_defaults_and_no_other_search_gets_them():
+    config = broken(lambda c: c["models"]["als"].update(search={"method": "hyperband"}))
+    validate(config)
+    assert config["models"]["als"]["search"] == {"method": "hyperband", "trials": 20, "round_size": 8, "seed": 1,
+                                                 "min_epochs": 1, "eta": 3, "sampler": "random"}
+    config = broken(lambda c: c["models"]["als"].update(search={"method": "tpe", "trials": 2}))
+    validate(config)
+    assert not {"min_epochs", "eta", "sampler"} & set(config["models"]["als"]["search"])
 
 
 def test_dataset_settings_of_each_source_validate(tmp_path):

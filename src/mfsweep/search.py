@@ -5,7 +5,8 @@ axis, or a choice under random search) or a distribution mapping
 (``{uniform: [lo, hi]}``, ``{loguniform: [lo, hi]}``, ``{loguniform_int: [lo, hi]}``,
 random and adaptive search). Dotted names (``regularization.user``) set one half of a
 user/item parameter. Adaptive methods (``tpe``, ``gp``) propose their trials in rounds
-at run time (mfsweep.adaptive); here their space is only checked.
+at run time (mfsweep.adaptive), and so do the halving methods (``hyperband``, ``sha``:
+mfsweep.halving); here their space is only checked.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ DISTRIBUTIONS = ("uniform", "loguniform", "loguniform_int")
 STATIC_METHODS = ("grid", "random")
 #: Search methods that propose each round from the results of the earlier ones.
 ADAPTIVE_METHODS = ("tpe", "gp")
+#: Search methods that train in rungs of growing epochs, promoting the best (mfsweep.halving).
+HALVING_METHODS = ("hyperband", "sha")
+#: Search methods whose trials are decided at run time, a round at a time.
+RUN_TIME_METHODS = (*ADAPTIVE_METHODS, *HALVING_METHODS)
 
 
 class SearchError(ValueError):
@@ -40,16 +45,19 @@ def trial_id(params: dict) -> str:
 
 
 
-def batch(ids: list[str], size: int) -> dict[str, list[str]]:
+def batch(ids: list[str], size: int, tag: str = "") -> dict[str, list[str]]:
     """Trial ids, in order, in units (train jobs) of ``size``: unit id -> members.
 
     With ``size`` 1 a unit is one trial and its id the trial's; otherwise the id is ``b``
-    and a hash of the members, so it changes only when its members do.
+    and a hash of the members, so it changes only when its members do. With a ``tag``
+    (a halving search's rung: a trial is trained in one unit a rung) the id is ``r`` and
+    a hash of the tag and the members, whatever the size.
     """
-    if size == 1:
+    if size == 1 and not tag:
         return {trial: [trial] for trial in ids}
     chunks = [ids[start:start + size] for start in range(0, len(ids), size)]
-    return {"b" + hashlib.sha1(",".join(chunk).encode()).hexdigest()[:9]: chunk for chunk in chunks}
+    prefix, salt = ("r", f"{tag}:") if tag else ("b", "")
+    return {prefix + hashlib.sha1((salt + ",".join(chunk)).encode()).hexdigest()[:9]: chunk for chunk in chunks}
 
 def expand(model: dict) -> dict[str, dict]:
     """Trials of one model config: ``{trial_id: params}``, in a stable order.
@@ -66,7 +74,7 @@ def expand(model: dict) -> dict[str, dict]:
     for name, value in space.items():
         _check_axis(name, value, method)
     check_values(model, space)
-    if method in ADAPTIVE_METHODS:
+    if method in RUN_TIME_METHODS:
         return {}
     if method == "grid":
         points = _grid_points(space)

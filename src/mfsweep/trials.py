@@ -18,7 +18,9 @@ from mfsweep.values import missing, plain
 
 # ----- vocabulary ---------------------------------------------------------------------------
 #: How a trial ended.
-STOP_REASONS = ("max_epochs", "plateau", "pruned", "diverged", "failed")
+STOP_REASONS = ("max_epochs", "plateau", "pruned", "rung", "diverged", "failed")
+#: The stop reason of a trial of a halving search trained to its rung's epochs and not promoted.
+RUNG = "rung"
 #: Trials without usable results.
 UNUSABLE = ("failed", "diverged")
 

@@ -85,6 +85,12 @@ def unit_settings(wildcards):
     return mf.unit_settings(config, TRIALS, UNITS, wildcards.model, wildcards.trial, rounds[0] if rounds else None)
 
 
+def unit_resume(wildcards):
+    """The checkpoints a rung's train job continues its promoted trials from ([] otherwise)."""
+    return mf.resume_files(wildcards.dataset, wildcards.split, wildcards.model, int(wildcards.fold),
+                           unit_settings(wildcards))
+
+
 def model_units(wildcards):
     """The units (train jobs) of a model: those its round files list, when it is searched in rounds."""
     if mf.in_rounds(config, wildcards.model):

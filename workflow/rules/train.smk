@@ -8,6 +8,7 @@ rule train:
         users=dataset_file("users"),
         catalog=dataset_file("items"),
         round=unit_round,
+        resume=unit_resume,
     output:
         history=f"{paths.TRIAL}/history.parquet",
         model=model_output(),
@@ -25,7 +26,21 @@ rule train:
         "logs/train/{dataset}/{split}/{model}/{trial}/fold{fold}.log",
     benchmark:
         "benchmarks/train/{dataset}/{split}/{model}/{trial}/fold{fold}.tsv"
+    wildcard_constraints:
+        trial=paths.PLAIN_UNIT,
     conda:
         "../../envs/mfsweep.yaml"
     script:
         "../scripts/train.py"
+
+
+# A rung of a halving search (hyperband, sha) also leaves each trial's checkpoint, which the
+# next rung continues a promoted trial from.
+use rule train as train_rung with:
+    output:
+        history=f"{paths.TRIAL}/history.parquet",
+        model=model_output(),
+        record=f"{paths.TRIAL}/record.json",
+        state=f"{paths.TRIAL}/state.npz",
+    wildcard_constraints:
+        trial=paths.RUNG_UNIT,

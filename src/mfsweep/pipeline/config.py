@@ -134,9 +134,11 @@ def validate(config: dict, schema: dict | None = None) -> dict[str, dict[str, di
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     refuse([f"{_key(e)}: {_describe(e)}" for e in errors])
     refuse(unread)
+    fill_halving_defaults(config)
     check_references(config)
     trials = expand_models(config)
     refuse(_check_adaptive_trials(config))  # on spaces expand_models found well formed
+    refuse(_check_halving(config))
     return trials
 
 
@@ -156,7 +158,30 @@ def _unread_keys(config: dict) -> list[str]:
         if isinstance(pruning, dict) and "percentile" in pruning and pruning.get("method", "none") != "percentile":
             problems.append(f"models.{name}.pruning.percentile: pruning method {pruning.get('method', 'none')!r} "
                             f"does not read it; remove it, or set method: percentile")
+        problems += _halving_keys_unread(name, model.get("search") if isinstance(model, dict) else None)
     return problems
+
+
+#: The settings of a halving search (hyperband, sha) with their defaults: filled in for those
+#: methods only, so that the validated config of another search stays as it was.
+HALVING_DEFAULTS = {"min_epochs": 1, "eta": 3, "sampler": "random"}
+
+
+def fill_halving_defaults(config: dict) -> None:
+    from mfsweep.search import HALVING_METHODS
+
+    for model in config["models"].values():
+        if model["search"]["method"] in HALVING_METHODS:
+            model["search"] = {**HALVING_DEFAULTS, **model["search"]}
+
+
+def _halving_keys_unread(name: str, search) -> list[str]:
+    from mfsweep.search import HALVING_METHODS
+
+    if not isinstance(search, dict) or search.get("method", "grid") in HALVING_METHODS:
+        return []
+    return [f"models.{name}.search.{key}: search method {search.get('method', 'grid')!r} does not read it; remove "
+            f"it, or set method: hyperband or sha" for key in HALVING_DEFAULTS if key in search]
 
 
 def _non_finite(value, key: str = ""):
@@ -240,6 +265,25 @@ def _check_adaptive_trials(config: dict) -> list[str]:
             problems.append(f"models.{name}.search.trials: {trials} trials of a {method} search, but its space "
                             f"holds only {points} distinct trials; set trials: {points} or fewer, or widen the "
                             f"space (method grid runs every one)")
+    return problems
+
+
+def _check_halving(config: dict) -> list[str]:
+    """A halving search has a rung before max_epochs, and stops trials itself (no pruning)."""
+    from mfsweep.search import HALVING_METHODS
+
+    problems = []
+    for name, model in config["models"].items():
+        search = model["search"]
+        if search["method"] not in HALVING_METHODS:
+            continue
+        if model["pruning"]["method"] != "none":
+            problems.append(f"models.{name}.pruning.method: a {search['method']} search stops trials at its rungs "
+                            f"itself; set pruning method none")
+        if search["min_epochs"] * search["eta"] > model["max_epochs"]:
+            problems.append(f"models.{name}.search.min_epochs: {search['min_epochs']} epochs times eta "
+                            f"{search['eta']} exceeds max_epochs {model['max_epochs']}, so there is no rung to "
+                            f"promote to; lower min_epochs or eta, or raise max_epochs")
     return problems
 
 

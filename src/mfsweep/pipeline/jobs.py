@@ -27,7 +27,8 @@ from mfsweep.io import (
 )
 from mfsweep.pipeline.job import job, provenance
 from mfsweep.pipeline.search_jobs import order_of, read_results, write_study
-from mfsweep.pipeline.reuse import TrainedElsewhere, file_digest, training_hash
+from mfsweep.pipeline import paths
+from mfsweep.pipeline.reuse import Trained, TrainedElsewhere, file_digest, training_hash
 from mfsweep.records import TrialRecord, read_records, write_records
 from mfsweep.rounds import read_round
 from mfsweep.trials import UNUSABLE
@@ -73,27 +74,59 @@ def split(snakemake) -> None:
 # start-up. Its files have one shape either way: record.json and metrics.json hold a list
 # of records (one a trial), and model.npz each trial's arrays under ``{trial}/``.
 def train(snakemake) -> None:
+    """A unit's trials; a rung of a halving search (``epochs`` in the unit) also writes each
+    trial's checkpoint (state.npz), and continues its promoted trials from theirs."""
     with job(snakemake, numba_threads=True):
         unit = snakemake.params.unit
         data = TrainingData.read(snakemake.input, snakemake.params.evaluation)
         thresholds = snakemake.params.pruning
         digest = file_digest(snakemake.input.train, snakemake.input.valid)
-        elsewhere = TrainedElsewhere(snakemake.output.record)
-        records, histories, states = [], [], {}
+        rung = "epochs" in unit
+        elsewhere = None if rung else TrainedElsewhere(snakemake.output.record)  # a rung needs checkpoints
+        sources = Checkpoints(snakemake.input.resume) if rung else None
+        records, histories, states, checkpoints = [], [], {}, {}
         origin = {**provenance(snakemake.config), "threads": snakemake.threads}
         for trial, params in unit["trials"].items():
             key = training_hash(unit, params, snakemake.params.evaluation, thresholds, digest, snakemake.threads)
-            trained = elsewhere.get(trial, key)
+            trained = elsewhere.get(trial, key) if elsewhere else None
             if trained is None:
-                trained = train_trial(unit, trial, params, data, snakemake.params.fail_fast, thresholds)
-            record, history, state = trained
-            records.append(replace(record, **origin, training_hash=key))
-            histories.append(history)
-            if state is not None:
-                states[trial] = state
+                resume = sources.get(trial, unit["resume"].get(trial)) if rung else None
+                trained = train_trial(unit, trial, params, data, snakemake.params.fail_fast, thresholds, resume)
+            records.append(replace(trained.record, **origin, training_hash=key))
+            histories.append(trained.history)
+            if trained.state is not None:
+                states[trial] = trained.state
+            if trained.checkpoint is not None:
+                checkpoints[trial] = trained.checkpoint.to_arrays()
         write_parquet(pd.concat(histories, ignore_index=True), snakemake.output.history)
         write_npz(snakemake.output.model, **model_arrays(states))
+        if rung:
+            write_npz(snakemake.output.state, **model_arrays(checkpoints))
         write_records(records, snakemake.output.record)
+
+
+class Checkpoints:
+    """The checkpoints (state.npz) and histories of the units a rung's promoted trials continue
+    from, on the job's fold: ``resume`` lists each unit's ``state.npz`` and ``history.parquet``."""
+
+    def __init__(self, resume_paths):
+        self.folders = {paths.parse(paths.TRIAL, path)["trial"]: Path(path).parent for path in resume_paths}
+
+    def get(self, trial: str, unit: str | None):
+        """Trial ``trial``'s checkpoint as unit ``unit`` left it (None: a new trial)."""
+        from mfsweep.train import Checkpoint
+
+        if unit is None:
+            return None
+        folder = self.folders[unit]
+        history = read_parquet(folder / "history.parquet")
+        with reading(folder / "state.npz", "a checkpoint archive"), np.load(folder / "state.npz") as npz:
+            prefix = f"{trial}/"
+            arrays = {name.removeprefix(prefix): npz[name] for name in npz.files if name.startswith(prefix)}
+        if not arrays:
+            raise ValueError(f"{folder / 'state.npz'} holds no checkpoint of trial {trial}, which the round "
+                             f"promotes from it; delete the folder {folder} and run snakemake again")
+        return Checkpoint.from_arrays(arrays, history[history["trial"] == trial].drop(columns="trial"))
 
 
 class TrainingData:
@@ -115,33 +148,40 @@ class TrainingData:
 
 
 def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_fast: bool = False,
-                thresholds: dict[int, float] | None = None):
-    """Train one trial; return its record, its history and the model's best state.
+                thresholds: dict[int, float] | None = None, resume=None) -> Trained:
+    """Train one trial; return its record, its history, the model's best state and, for a
+    rung of a halving search, its checkpoint.
 
     An exception inside the model is recorded (stop_reason ``failed`` with the error)
     rather than raised, unless ``fail_fast``: a failing trial must not sink the sweep.
-    ``thresholds`` (epoch -> value, from the earlier rounds) prune it.
+    ``thresholds`` (epoch -> value, from the earlier rounds) prune it. In a rung (``epochs``
+    in ``unit``) the trial is trained to the rung's epochs, continuing from ``resume`` (a
+    mfsweep.train.Checkpoint) when the rung before trained it; stopped there below
+    ``max_epochs``, its stop reason is ``rung``.
     """
     from mfsweep.models import create
     from mfsweep.pruning import Pruner
     from mfsweep.train import Plateau, run_trial
-    from mfsweep.trials import model_metric
+    from mfsweep.trials import RUNG, model_metric
 
     stopping = unit["early_stopping"]
     metric = model_metric(unit, params)
     described = {"model": unit["model"], "kind": unit["kind"], "trial": trial, "params": params,
                  "max_epochs": unit["max_epochs"], "selection_metric": metric}
     log.info("%s trial %s: params %s", unit["model"], trial, params)
+    epochs = unit.get("epochs", unit["max_epochs"])
     try:
-        model = create(unit["kind"], **{**params, "epochs": unit["max_epochs"]})
+        model = create(unit["kind"], **{**params, "epochs": epochs})
         result = run_trial(model, data.train, data.evaluator,
                            Plateau(metric, stopping["patience"], stopping["min_delta"]),
-                           pruner=Pruner(metric, thresholds) if thresholds else None)
+                           pruner=Pruner(metric, thresholds) if thresholds else None, resume=resume)
     except Exception as error:
         if fail_fast:
             raise
         log.error("trial %s failed:\n%s", trial, traceback.format_exc())
-        return TrialRecord.failed(error, **described), pd.DataFrame({"trial": pd.Series([], dtype=str)}), None
+        return Trained(TrialRecord.failed(error, **described), pd.DataFrame({"trial": pd.Series([], dtype=str)}), None)
+    if result.stop_reason == "max_epochs" and epochs < unit["max_epochs"]:
+        result.stop_reason = RUNG
     log.info("trial %s stopped: %s after %d epochs (best epoch %d), %.2f s training", trial,
              result.stop_reason, result.epochs_completed, result.best_epoch, result.train_seconds)
     history = result.history
@@ -151,7 +191,7 @@ def train_trial(unit: dict, trial: str, params: dict, data: TrainingData, fail_f
                          train_seconds=result.train_seconds, cpu_seconds=result.cpu_seconds,
                          validation=result.validation,
                          validation_seconds=float(history["eval_seconds"].sum()) if len(history) else 0.0)
-    return record, history, result.best_state
+    return Trained(record, history, result.best_state, result.checkpoint if "epochs" in unit else None)
 
 
 def _validation(train, valid_frame, evaluation: dict):

@@ -32,12 +32,17 @@ PREDICTIONS = "results/predictions/{dataset}/{split}/{model}.csv"
 PLOTS = "results/plots/{dataset}/{split}"
 MODEL_PLOTS = "results/plots/{dataset}/{split}/{model}"
 
+#: A unit of trials: a trial's id, or a batch's (mfsweep.search.batch); a rung's unit of a
+#: halving search (whose train job also leaves checkpoints).
+PLAIN_UNIT = r"[0-9a-f]{10}|b[0-9a-f]{9}"
+RUNG_UNIT = r"r[0-9a-f]{9}"
+
 #: What a wildcard's value may look like (also the workflow's wildcard constraints).
 WILDCARDS = {
     "dataset": r"[A-Za-z0-9][A-Za-z0-9._-]*",
     "split": r"[A-Za-z0-9][A-Za-z0-9._-]*",
     "model": r"[A-Za-z0-9][A-Za-z0-9._-]*",
-    "trial": r"[0-9a-f]{10}|b[0-9a-f]{9}",
+    "trial": f"{PLAIN_UNIT}|{RUNG_UNIT}",
     "fold": r"\d+",
     "round": r"[1-9]\d*",
 }

@@ -33,11 +33,13 @@ log = logging.getLogger("mfsweep")
 
 
 class Trained(NamedTuple):
-    """A trial as its train job left it: its record, its history rows and its model's arrays."""
+    """A trial as its train job left it: its record, its history rows, its model's arrays and,
+    in a rung of a halving search, its checkpoint."""
 
     record: TrialRecord
     history: pd.DataFrame
-    state: dict
+    state: dict | None
+    checkpoint: object = None   # a rung's mfsweep.train.Checkpoint, to continue from
 
 
 def file_digest(*paths) -> str:
@@ -56,6 +58,8 @@ def training_hash(unit: dict, params: dict, evaluation: dict, thresholds: dict, 
                "params": params, "evaluation": evaluation, "data": data, "threads": threads,
                "thresholds": {str(epoch): value for epoch, value in sorted(thresholds.items())},
                "version": mfsweep.__version__}
+    if "epochs" in unit:  # a rung of a halving search: trained to its epochs (continued or not, the same)
+        payload["epochs"] = unit["epochs"]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -40,18 +40,39 @@ def earlier_results(record_paths: Iterable[str], history_paths: Iterable[str], r
 def read_results(record_paths: Iterable[str], history_paths: Iterable[str], order) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The trial x fold table of these units' records (with each trial's round and proposal
     ``order``) and their histories; empty tables when there is no record."""
-    records = [(paths.fold_of(path), record.to_json()) for path in record_paths for record in read_records(path)]
+    records = {}
+    for path in record_paths:
+        for record in read_records(path):
+            records[record.trial, paths.fold_of(path)] = record.to_json()  # a later rung's record replaces one
     if not records:
         return pd.DataFrame(), pd.DataFrame()
-    trials = with_order(collect_trials(records), order)
-    histories = collect_histories((paths.fold_of(path), read_parquet(path)) for path in history_paths)
+    trials = with_order(collect_trials((fold, record) for (_, fold), record in records.items()), order)
+    histories = collect_histories(latest_histories((paths.fold_of(path), read_parquet(path)) for path in history_paths))
     return trials, histories
+
+
+def latest_histories(histories: Iterable[tuple[int, pd.DataFrame]]) -> list[tuple[int, pd.DataFrame]]:
+    """(fold, history) pairs in unit order, without the rows of a trial that a later unit trained
+    again on the same fold (a halving search's promoted trial: its later history holds every epoch)."""
+    pairs = list(histories)
+    out, later = [], set()
+    for fold, frame in reversed(pairs):
+        trials = set(frame["trial"]) if "trial" in frame else set()
+        superseded = {trial for trial in trials if (trial, fold) in later}
+        out.append((fold, frame[~frame["trial"].isin(superseded)] if superseded else frame))
+        later |= {(trial, fold) for trial in trials}
+    return out[::-1]
 
 
 # ----- order and Optuna storage -------------------------------------------------------------
 def order_of(rounds: list[RoundFile]) -> dict[str, list[int]]:
-    """trial -> [round, proposed] from round files."""
-    return {entry["trial"]: [proposal.round, entry["proposed"]] for proposal in rounds for entry in proposal.trials}
+    """trial -> [round, proposed] from round files: the round that first proposed it (a halving
+    search's promoted trial is in later rounds too)."""
+    order: dict[str, list[int]] = {}
+    for proposal in rounds:
+        for entry in proposal.trials:
+            order.setdefault(entry["trial"], [proposal.round, entry["proposed"]])
+    return order
 
 
 def with_order(trials: pd.DataFrame, order: dict[str, list[int]]) -> pd.DataFrame:

@@ -8,10 +8,11 @@ from pathlib import Path
 from mfsweep.io import check_zip, parquet_rows
 from mfsweep.pipeline import config as configuration
 from mfsweep.pipeline import paths
+from mfsweep.halving import schedule
 from mfsweep.pipeline.figures import EXPORTS, FIGURES, SUMMARY_FILES
 from mfsweep.rounds import fold_thresholds, read_round
 from mfsweep.rounds import round_units as units_of
-from mfsweep.search import ADAPTIVE_METHODS, batch
+from mfsweep.search import ADAPTIVE_METHODS, HALVING_METHODS, RUN_TIME_METHODS, batch
 from mfsweep.trials import lower_is_better, model_metric, predicts_ratings
 
 
@@ -70,12 +71,15 @@ def units(config: dict, trials: dict[str, dict[str, dict]]) -> dict[str, dict[st
 # pruning keep their trials known at parse time.
 def in_rounds(config: dict, model: str) -> bool:
     settings = entry(config, "models", model)
-    return settings["search"]["method"] in ADAPTIVE_METHODS or settings["pruning"]["method"] != "none"
+    return settings["search"]["method"] in RUN_TIME_METHODS or settings["pruning"]["method"] != "none"
 
 
 def round_sizes(config: dict, trials: dict, model: str) -> list[int]:
-    """The number of trials each round proposes, first round first."""
-    search = entry(config, "models", model)["search"]
+    """The number of trials each round proposes, first round first (a halving search: each rung's)."""
+    settings = entry(config, "models", model)
+    search = settings["search"]
+    if search["method"] in HALVING_METHODS:
+        return [rung.trials for rung in schedule(search, settings["max_epochs"])]
     total = search["trials"] if search["method"] in ADAPTIVE_METHODS else len(trials[model])
     size = search["round_size"]
     return [min(size, total - start) for start in range(0, total, size)]
@@ -106,7 +110,10 @@ def propose_settings(config: dict, trials: dict, model: str, round_index: int) -
     out = {"model": model, "kind": settings["kind"], "method": search["method"], "size": sizes[round_index - 1],
            "batch": settings["batch"], "max_epochs": settings["max_epochs"], "space": settings["params"],
            "early_stopping": settings["early_stopping"], "pruning": settings["pruning"]}
-    if search["method"] in ADAPTIVE_METHODS:
+    if search["method"] in HALVING_METHODS:
+        out["rung"] = schedule(search, settings["max_epochs"])[round_index - 1].to_json()
+        out["sampler"] = search["sampler"]
+    if search["method"] in RUN_TIME_METHODS:
         out["seed"] = search["seed"]
     else:
         start = (round_index - 1) * search["round_size"]
@@ -303,13 +310,25 @@ def unit_settings(config: dict, trials: dict, units: dict, model: str, unit: str
     except KeyError:
         where = f"round file {round_file}" if round_file else "the search space"
         raise configuration.ConfigError(f"trial {unit!r} is not in {where} of model {model!r} in the current config") from None
-    return {
+    out = {
         "model": model,
         "kind": settings["kind"],
         "max_epochs": settings["max_epochs"],
         "early_stopping": canonical(settings["early_stopping"]),
         "trials": {trial: canonical(trials[model][trial]) for trial in members},
     }
+    if round_file is not None and proposed.rung:  # a rung: its epochs, and where its promoted trials continue from
+        out["epochs"] = proposed.rung["epochs"]
+        out["resume"] = {trial: unit for trial, unit in proposed.resumed().items() if trial in members}
+    return out
+
+
+def resume_files(dataset: str, split: str, model: str, fold: int, settings: dict) -> list[str]:
+    """The checkpoints and histories (state.npz, history.parquet) on ``fold`` of the units a
+    rung's unit (``settings``: unit_settings) continues trials from."""
+    sources = sorted(set(settings.get("resume", {}).values()))
+    return [paths.build(paths.file(paths.TRIAL, name), dataset=dataset, split=split, model=model, trial=unit, fold=fold)
+            for unit in sources for name in ("state.npz", "history.parquet")]
 
 
 def validation_settings(config: dict) -> dict:
