@@ -280,19 +280,45 @@ def proposal_order(trials: pd.DataFrame) -> pd.DataFrame:
     return trials.groupby("trial")[["round", "proposed"]].first().sort_values(["round", "proposed"], kind="stable")
 
 
-def search_progress(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One row a trial in proposal order (``round``, ``proposed``): its mean validation
-    ``metric`` (``value``, NaN when unusable), the best value so far (``best``), its training
-    seconds summed over folds and their running total (``seconds``, ``total_seconds``)."""
-    require_columns(trials, ("trial", "round", "proposed", "train_seconds"), "trials")
-    table = trial_table(trials, metric).set_index("trial")
-    order = proposal_order(trials)
-    frame = order.assign(value=table["mean"].astype(float),
-                         seconds=trials.groupby("trial")["train_seconds"].sum().astype(float))
+def search_progress(trials: pd.DataFrame, metric: str, histories: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row a training in the order the search ran them: its mean validation ``metric``
+    (``value``, NaN when unusable), the best value so far (``best``), its training seconds and
+    epochs summed over folds, with their running totals (``seconds``, ``total_seconds``,
+    ``epochs``, ``total_epochs``), and its ``round``.
+
+    A training is a trial, in proposal order (``round``, ``proposed``); in a halving search
+    (``histories`` with the ``round`` that trained each epoch) it is a trial in a rung, valued
+    by its best epoch up to that rung.
+    """
+    require_columns(trials, ("trial", "round", "proposed", "train_seconds", "epochs_completed"), "trials")
+    if histories is not None and "round" in histories:
+        frame = _rung_trainings(trials, histories, metric)
+    else:
+        table = trial_table(trials, metric).set_index("trial")
+        per_trial = trials.groupby("trial")
+        frame = proposal_order(trials).assign(
+            value=table["mean"].astype(float), seconds=per_trial["train_seconds"].sum().astype(float),
+            epochs=per_trial["epochs_completed"].sum().astype("int64")).reset_index()
     best = frame["value"].cummin() if lower_is_better(metric) else frame["value"].cummax()
-    frame = frame.assign(best=best.ffill(), total_seconds=frame["seconds"].cumsum(),
-                         trials=np.arange(1, len(frame) + 1))
-    return frame.reset_index()
+    return frame.assign(best=best.ffill(), total_seconds=frame["seconds"].cumsum(),
+                        total_epochs=frame["epochs"].cumsum(), trials=np.arange(1, len(frame) + 1))
+
+
+def _rung_trainings(trials: pd.DataFrame, histories: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """A halving search's trainings (a trial in a rung), by round then proposal: the epochs and
+    seconds the rung trained, and the trial's best mean over folds of ``metric`` up to the rung."""
+    order = proposal_order(trials)["proposed"]
+    folds = trials.groupby("trial")["fold"].nunique()
+    means = histories.groupby(["trial", "epoch"])[metric].agg(["mean", "count"]).reset_index()
+    means = means[means["count"] == means["trial"].map(folds)]
+    rows = []
+    for (round_index, trial), rung in histories.groupby(["round", "trial"], sort=False):
+        reached = means[(means["trial"] == trial) & (means["epoch"] <= rung["epoch"].max())]["mean"]
+        value = reached.min() if lower_is_better(metric) else reached.max()
+        rows.append({"trial": trial, "round": int(round_index), "proposed": int(order[trial]), "value": float(value),
+                     "seconds": float(rung["seconds"].sum()), "epochs": int(len(rung))})
+    frame = pd.DataFrame(rows, columns=["trial", "round", "proposed", "value", "seconds", "epochs"])
+    return frame.sort_values(["round", "proposed"], kind="stable", ignore_index=True)
 
 
 def select_best(trials: pd.DataFrame, metric: str) -> dict:

@@ -54,7 +54,7 @@ FIGURES: tuple[Figure, ...] = (
            paths.file(paths.SPLIT_SUMMARY, "comparison.svg"), per_model=False,
            table=paths.file(paths.SPLIT_SUMMARY, "comparison.parquet")),
     Figure("cost", "plot_cost", "cost", ("trials",), paths.file(paths.PLOTS, "cost.svg"), per_model=False),
-    Figure("search_progress", "plot_search_progress", "search progress", ("trials", "best"),
+    Figure("search_progress", "plot_search_progress", "search progress", ("trials", "best", "history"),
            paths.file(paths.PLOTS, "search_progress.svg"), per_model=False),
     Figure("trials_table", "trials_table", "trials table", ("trials", "best"), paths.file(paths.SUMMARY, "trials.html")),
     Figure("best_table", "best_table", "best configuration", ("best",), paths.file(paths.SUMMARY, "best.html")),

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mfsweep.io import (
+    DamagedFile,
     parquet_rows,
     read_json,
     read_parquet,
@@ -26,7 +27,7 @@ from mfsweep.io import (
     write_parquet,
 )
 from mfsweep.pipeline.job import job, provenance
-from mfsweep.pipeline.search_jobs import order_of, read_results, write_study
+from mfsweep.pipeline.search_jobs import order_of, read_results, with_rung_rounds, write_study
 from mfsweep.pipeline import paths
 from mfsweep.pipeline.reuse import Trained, TrainedElsewhere, file_digest, training_hash
 from mfsweep.records import TrialRecord, read_records, write_records
@@ -106,11 +107,11 @@ def train(snakemake) -> None:
 
 
 class Checkpoints:
-    """The checkpoints (state.npz) and histories of the units a rung's promoted trials continue
-    from, on the job's fold: ``resume`` lists each unit's ``state.npz`` and ``history.parquet``."""
+    """The checkpoints (state.npz) of the units a rung's promoted trials continue from, on the
+    job's fold (``resume``: their paths)."""
 
     def __init__(self, resume_paths):
-        self.folders = {paths.parse(paths.TRIAL, path)["trial"]: Path(path).parent for path in resume_paths}
+        self.files = {paths.parse(paths.TRIAL, path)["trial"]: path for path in resume_paths}
 
     def get(self, trial: str, unit: str | None):
         """Trial ``trial``'s checkpoint as unit ``unit`` left it (None: a new trial)."""
@@ -118,15 +119,12 @@ class Checkpoints:
 
         if unit is None:
             return None
-        folder = self.folders[unit]
-        history = read_parquet(folder / "history.parquet")
-        with reading(folder / "state.npz", "a checkpoint archive"), np.load(folder / "state.npz") as npz:
-            prefix = f"{trial}/"
-            arrays = {name.removeprefix(prefix): npz[name] for name in npz.files if name.startswith(prefix)}
-        if not arrays:
-            raise ValueError(f"{folder / 'state.npz'} holds no checkpoint of trial {trial}, which the round "
-                             f"promotes from it; delete the folder {folder} and run snakemake again")
-        return Checkpoint.from_arrays(arrays, history[history["trial"] == trial].drop(columns="trial"))
+        path = self.files[unit]
+        with reading(path, "a checkpoint archive"), np.load(path) as npz:
+            if f"{trial}/history/columns" not in npz.files:
+                raise DamagedFile(path, f"{path} holds no checkpoint of trial {trial}, which the round promotes "
+                                        f"from it; delete its folder and run snakemake again")
+            return Checkpoint.from_arrays(npz, prefix=f"{trial}/")
 
 
 class TrainingData:
@@ -259,6 +257,8 @@ def collect(snakemake) -> None:
         rounds = [read_round(path) for path in snakemake.input.rounds]
         order = order_of(rounds) if rounds else snakemake.params.order
         trials, histories = read_results(snakemake.input.metrics, snakemake.input.histories, order)
+        if any(proposal.rung for proposal in rounds):  # a halving search: which rung trained each epoch
+            histories = with_rung_rounds(histories, rounds)
         write_parquet(trials, snakemake.output.trials)
         write_csv(trials, snakemake.output.trials_csv)
         write_parquet(histories, snakemake.output.history)

@@ -121,7 +121,9 @@ def plot_search_progress(snakemake) -> None:
         metrics = {paths.model_of(path): read_json(path)["selection_metric"] for path in snakemake.input.best}
         by_model = {model: (read_parquet(path), metrics[model])
                     for model, path in ((paths.model_of(path), path) for path in snakemake.input.trials)}
-        plots.plot_search_progress(by_model, snakemake.output[0], context=split_context(snakemake.wildcards))
+        histories = {paths.model_of(path): read_parquet(path) for path in snakemake.input.history}
+        plots.plot_search_progress(by_model, snakemake.output[0], context=split_context(snakemake.wildcards),
+                                   histories=histories)
         log.info("search progress of %d models: %s", len(by_model), list(by_model))
 
 

@@ -75,6 +75,20 @@ def order_of(rounds: list[RoundFile]) -> dict[str, list[int]]:
     return order
 
 
+def with_rung_rounds(histories: pd.DataFrame, rounds: list[RoundFile]) -> pd.DataFrame:
+    """A halving search's histories with the ``round`` (rung) that trained each epoch: the first
+    of the trial's rounds whose epochs reach it."""
+    rungs: dict[str, list[tuple[int, int]]] = {}
+    for proposal in rounds:
+        for entry in proposal.trials:
+            rungs.setdefault(entry["trial"], []).append((proposal.rung["epochs"], proposal.round))
+    trained_in = [next(r for epochs, r in rungs[trial] if epoch <= epochs)
+                  for trial, epoch in zip(histories["trial"], histories["epoch"])]
+    out = histories.copy()
+    out.insert(list(out.columns).index("epoch") + 1, "round", pd.Series(trained_in, index=out.index, dtype="int64"))
+    return out
+
+
 def with_order(trials: pd.DataFrame, order: dict[str, list[int]]) -> pd.DataFrame:
     """``trials`` with ``round`` and ``proposed`` columns after ``fold``."""
     missing = sorted(set(trials["trial"]) - set(order))

@@ -324,11 +324,11 @@ def unit_settings(config: dict, trials: dict, units: dict, model: str, unit: str
 
 
 def resume_files(dataset: str, split: str, model: str, fold: int, settings: dict) -> list[str]:
-    """The checkpoints and histories (state.npz, history.parquet) on ``fold`` of the units a
-    rung's unit (``settings``: unit_settings) continues trials from."""
+    """The checkpoints (state.npz) on ``fold`` of the units a rung's unit (``settings``:
+    unit_settings) continues trials from."""
     sources = sorted(set(settings.get("resume", {}).values()))
-    return [paths.build(paths.file(paths.TRIAL, name), dataset=dataset, split=split, model=model, trial=unit, fold=fold)
-            for unit in sources for name in ("state.npz", "history.parquet")]
+    return [paths.build(paths.file(paths.TRIAL, "state.npz"), dataset=dataset, split=split, model=model, trial=unit,
+                        fold=fold) for unit in sources]
 
 
 def validation_settings(config: dict) -> dict:

@@ -20,29 +20,33 @@ from mfsweep.plots.style import (
 from mfsweep.trials import search_progress
 
 #: The x axes of the figure: a column of ``search_progress`` and its label.
-PROGRESS_AXES = (("trials", "trials run (in proposal order)"),
+PROGRESS_AXES = (("trials", "trials run (in proposal order; a halving search: a trial a rung)"),
+                 ("total_epochs", "epochs trained, summed over trials and folds"),
                  ("total_seconds", "training seconds, summed over trials and folds"))
 
 
 @styled
 def plot_search_progress(trials_by_model: Mapping[str, tuple[pd.DataFrame, str]], path,
-                         context: str | None = None) -> None:
-    """Best validation value so far against trials run and against training seconds, one line a model.
+                         context: str | None = None, histories: Mapping[str, pd.DataFrame] | None = None) -> None:
+    """Best validation value so far against trials run, epochs trained (the budget) and
+    training seconds, one line a model.
 
     ``trials_by_model`` maps a model to its trial table and selection metric; models
     with the same metric share a row of panels. Each trial's own value is a faint
     dot; a vertical tick on a line marks the last trial of each round (searches in
-    rounds only).
+    rounds only; a halving search's rounds are its rungs, and its trials are counted
+    once a rung, from its ``histories``, see mfsweep.trials.search_progress).
     """
     metrics = list(dict.fromkeys(metric for _, metric in trials_by_model.values()))
-    fig = Figure(figsize=(10, 1.0 + 3.2 * len(metrics)), layout="constrained")
+    fig = Figure(figsize=(14, 1.0 + 3.2 * len(metrics)), layout="constrained")
     suptitle(fig, "Search progress", context)
-    axes = fig.subplots(len(metrics), 2, squeeze=False)
+    axes = fig.subplots(len(metrics), len(PROGRESS_AXES), squeeze=False)
     colors = dict(zip(trials_by_model, palette(len(trials_by_model))))
     for row, metric in zip(axes, metrics):
         for model, (trials, model_metric) in trials_by_model.items():
             if model_metric == metric:
-                _progress_lines(row, model, search_progress(trials, metric), colors[model])
+                progress = search_progress(trials, metric, (histories or {}).get(model))
+                _progress_lines(row, model, progress, colors[model])
         row[0].set_ylabel(metric_label(metric))
         for ax, (_, label) in zip(row, PROGRESS_AXES):
             ax.set_xlabel(label)

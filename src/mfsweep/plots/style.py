@@ -39,8 +39,8 @@ RC = {
 }
 #: Marker and color of the trials that are not usable, by status.
 MARKS = {"diverged": ("x", "tab:red"), "failed": ("x", "dimgray")}
-REASON_COLORS = {"max_epochs": "tab:blue", "plateau": "tab:green", "pruned": "tab:orange", "diverged": "tab:red",
-                 "failed": "dimgray"}
+REASON_COLORS = {"max_epochs": "tab:blue", "plateau": "tab:green", "pruned": "tab:orange", "rung": "tab:purple",
+                 "diverged": "tab:red", "failed": "dimgray"}
 SHORT_NAMES = {"embedding_size": "k", "learning_rate": "lr", "regularization": "reg", "init_std": "init",
                "unobserved_weight": "w0", "damping": "damp"}
 EMBEDDING = "param.embedding_size"

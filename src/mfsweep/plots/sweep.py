@@ -226,7 +226,7 @@ def _epochs_histogram(ax, trials: pd.DataFrame, max_epochs: int | None) -> None:
     order = [r for r in REASON_COLORS if r in reasons] + sorted(set(reasons) - set(REASON_COLORS))
     for reason in order:
         counts = np.bincount(epochs[reasons == reason], minlength=last + 1)
-        ax.bar(np.arange(last + 1), counts, bottom=bottom, width=0.8, color=REASON_COLORS.get(reason, "tab:purple"),
+        ax.bar(np.arange(last + 1), counts, bottom=bottom, width=0.8, color=REASON_COLORS.get(reason, "tab:brown"),
                label=f"{reason} ({int(counts.sum())}; {epochs_text(summary.loc[reason])})")
         bottom += counts
     everything = summary.loc["all"]
