@@ -180,7 +180,7 @@ class MFModel(ABC):
     def _resume(self, saved) -> None:
         """Check that ``saved`` is a training state of this kind and parameters, then restore it."""
         kind, params = str(saved_array(saved, "kind")), json.loads(str(saved_array(saved, "params")))
-        mine = json.loads(str(self.state()["params"]))
+        mine = json.loads(str(self.params_text()))
         if kind != self.kind or _but_epochs(params) != _but_epochs(mine):
             raise ValueError(f"resume: the training state is of {kind} with {_but_epochs(params)}, the model is "
                              f"{self.kind} with {_but_epochs(mine)}; continue with the same kind and parameters "
@@ -250,8 +250,12 @@ class MFModel(ABC):
             "item_bias": ib,
             "global_bias": np.float64(self.global_bias),
             "kind": np.str_(self.kind),
-            "params": np.str_(json.dumps(self.params, sort_keys=True, default=_plain)),
+            "params": self.params_text(),
         }
+
+    def params_text(self) -> np.str_:
+        """The parameters as stored in a file: JSON, keys sorted."""
+        return np.str_(json.dumps(self.params, sort_keys=True, default=_plain))
 
     def save(self, path) -> None:
         write_npz(path, **self.state())
