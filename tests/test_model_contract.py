@@ -15,10 +15,14 @@ Every kind (and the variants of ``VARIANTS``) on the same small ratings:
   when no candidate is left;
 - ``predict`` gives finite float64 scores.
 
+- continuation: a training stopped after some epochs, saved to an npz file and continued
+  from it in a fresh model gives, bit for bit, what training straight to the end gives: at the
+  model level (``training_state`` and ``fit_epochs(resume=)``, on one thread and two) and at
+  the trial level (``run_trial(resume=)`` with validation and early stopping: history, best
+  epoch, best state, stop reason), also for the options of ``CONTINUATION_VARIANTS``.
+
 A kind added to ``KINDS`` runs the contract with ``SMALL`` alone until it has a row in
 ``VARIANTS``, and ``test_every_kind_has_a_row_in_the_contract_table`` fails until it does.
-Continuation (train some epochs, save, go on from the file to more epochs) joins the
-contract when models can do it.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ import pytest
 from conftest import make_ratings
 
 from mfsweep.io import write_npz
+from mfsweep.metrics import Evaluator
 from mfsweep.models import KINDS, MFModel, ParameterError, create
 from mfsweep.pipeline.jobs import model_arrays
-from mfsweep.train import LOSS_PARTS, Plateau, run_trial
+from mfsweep.train import LOSS_PARTS, Checkpoint, Plateau, run_trial
+from mfsweep.trials import selection_metric
 
 #: What every model in the contract is built with: small and quick.
 SMALL = {"embedding_size": 4, "epochs": 3, "seed": 5}
@@ -57,6 +63,15 @@ VARIANTS: dict[str, dict[str, dict]] = {
     "bpr": {"": {}},
 }
 
+#: More options whose state continuation must carry (schedules, moments, sampling), beyond VARIANTS.
+#: (``hogwild`` is left out: on two threads its updates race, so no two runs are equal.)
+CONTINUATION_VARIANTS: dict[str, dict[str, dict]] = {
+    "wals": {"log-frequency-normal": {"confidence": "log", "weighting": "item_frequency", "init_std": 0.1}},
+    "sgd-gramian": {"schedule": {"batch_size": 64, "period": 3, "decay_pct": 0.2}},   # lr steps mid-epoch
+    "adam": {"coupled": {"batch_size": 64, "decoupled": False}, "unbiased": {"batch_size": 64, "biased": False}},
+    "bpr": {"popularity": {"sampling": "popularity", "negatives": 2}, "no-bias": {"item_bias": False}},
+}
+
 N_USERS, N_ITEMS = 41, 30
 
 
@@ -75,13 +90,15 @@ TRAIN = training_ratings()
 USERS = np.array([0, 1, 7, 23, N_USERS - 1])   # a few users, the one who rated everything among them
 
 
-def cases():
+def cases(table: dict[str, dict[str, dict]]):
     for kind in KINDS:
-        for name, params in VARIANTS.get(kind, {"": {}}).items():
+        for name, params in table.get(kind, {"": {}}).items():
             yield pytest.param(kind, params, id=f"{kind}-{name}" if name else kind)
 
 
-CASES = list(cases())
+CASES = list(cases(VARIANTS))
+CONTINUATION_CASES = CASES + [case for case in cases(CONTINUATION_VARIANTS) if case.id not in
+                              {c.id for c in CASES}]
 
 
 def build(kind: str, params: dict, **overrides):
@@ -227,3 +244,91 @@ def test_predict_gives_finite_float64(kind, params):
     scores = model.predict(users, items)
     assert scores.dtype == np.float64 and scores.shape == (N_USERS * N_ITEMS,)
     assert np.isfinite(scores).all()
+
+
+# ----- continuation -----------------------------------------------------------------------------------
+#: Validation ratings for the trial-level case: 3 more items of each of the 40 users.
+VALID = make_ratings(N_USERS - 1, N_ITEMS, 3, seed=9)
+
+
+def through_npz(arrays: dict, path) -> dict:
+    """``arrays`` written as a file is (mfsweep.io.write_npz), read back with np.load."""
+    write_npz(path, **arrays)
+    with np.load(path) as npz:
+        return dict(npz)
+
+
+def assert_same_arrays(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys(), sorted(set(a) ^ set(b))
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("kind, params", CONTINUATION_CASES)
+def test_training_continued_from_a_file_is_training_straight_through(kind, params, n_threads, threads, tmp_path):
+    threads(n_threads)
+    assert numba.get_num_threads() == n_threads, "numba's pool has one thread: run with NUMBA_NUM_THREADS=2 or more"
+    total, split = 5, 2
+    straight = build(kind, params, epochs=total)
+    states = [(s.epoch, s.loss, s.parts) for s in straight.fit_epochs(TRAIN)]
+    first = build(kind, params, epochs=split).fit(TRAIN)
+    saved = through_npz(first.training_state(), tmp_path / "training.npz")
+    assert int(saved["epoch"]) == split
+    resumed = build(kind, params, epochs=total)
+    assert [(s.epoch, s.loss, s.parts) for s in resumed.fit_epochs(TRAIN, resume=saved)] == states[split:]
+    assert_same_model(resumed, straight)
+    # and what would decide further epochs (random streams, steps, moments) is the same too
+    assert_same_arrays(resumed.training_state(), straight.training_state())
+
+
+def continued_trial(kind: str, params: dict, split: int, total: int, evaluate, metric: str, path):
+    """A trial run to ``split`` epochs, its checkpoint through a file, continued to ``total``."""
+    first = run_trial(build(kind, params, epochs=split), TRAIN, evaluate, Plateau(metric, 2, 0.01))
+    assert first.stop_reason == "max_epochs" and first.checkpoint is not None
+    checkpoint = Checkpoint.from_arrays(through_npz(first.checkpoint.to_arrays(), path))
+    return run_trial(build(kind, params, epochs=total), TRAIN, evaluate, Plateau(metric, 2, 0.01), resume=checkpoint)
+
+
+TIMINGS = ["seconds", "cpu_seconds", "eval_seconds"]
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("kind, params", CONTINUATION_CASES)
+def test_trial_continued_from_a_checkpoint_is_the_trial_run_straight_through(kind, params, n_threads, threads,
+                                                                           tmp_path):
+    threads(n_threads)
+    assert numba.get_num_threads() == n_threads, "numba's pool has one thread: run with NUMBA_NUM_THREADS=2 or more"
+    total, metric = 12, selection_metric(kind, params)
+    evaluate = Evaluator(TRAIN, VALID, cutoffs=(5,))
+    straight = run_trial(build(kind, params, epochs=total), TRAIN, evaluate, Plateau(metric, 2, 0.01))
+    assert straight.stop_reason == "plateau", "the case is to stop early, after the split"
+    # split after the first epoch and just before the stop (where the plateau's state decides it)
+    for split in sorted({1, straight.epochs_completed - 1}):
+        resumed = continued_trial(kind, params, split, total, evaluate, metric, tmp_path / f"{split}.npz")
+        pd.testing.assert_frame_equal(resumed.history.drop(columns=TIMINGS), straight.history.drop(columns=TIMINGS),
+                                      check_exact=True)
+        assert (resumed.stop_reason, resumed.epochs_completed, resumed.best_epoch, resumed.validation) == (
+            straight.stop_reason, straight.epochs_completed, straight.best_epoch, straight.validation), split
+        assert_same_arrays(resumed.best_state, straight.best_state)
+        assert_same_arrays(resumed.checkpoint.training, straight.checkpoint.training)
+
+
+@pytest.mark.parametrize("kind, params", CASES)
+def test_a_checkpoint_survives_an_npz_file(kind, params, tmp_path):
+    metric = selection_metric(kind, params)
+    result = run_trial(build(kind, params), TRAIN, Evaluator(TRAIN, VALID, cutoffs=(5,)), Plateau(metric, 5, 0.01))
+    checkpoint = result.checkpoint
+    arrays = checkpoint.to_arrays()
+    assert not [name for name, value in arrays.items() if np.asarray(value).dtype == object]
+    # stored under a trial's prefix in a file of several, as model.npz holds its trials
+    write_npz(tmp_path / "checkpoints.npz", **model_arrays({"0003": arrays, "0007": arrays}))
+    with np.load(tmp_path / "checkpoints.npz") as npz:
+        back = Checkpoint.from_arrays(npz, prefix="0003/")
+    assert_same_arrays(back.training, checkpoint.training)
+    assert_same_arrays(back.best_state, checkpoint.best_state)
+    pd.testing.assert_frame_equal(back.history, checkpoint.history, check_exact=True)
+    assert list(back.history.columns) == list(result.history.columns) and len(back.history) == SMALL["epochs"]
+    assert (back.plateau_best, back.plateau_best_epoch, back.train_seconds, back.cpu_seconds, back.stop_reason) == (
+        checkpoint.plateau_best, checkpoint.plateau_best_epoch, checkpoint.train_seconds, checkpoint.cpu_seconds,
+        checkpoint.stop_reason)

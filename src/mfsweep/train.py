@@ -1,4 +1,10 @@
-"""The epoch loop shared by every model: validation after each epoch, history, early stopping."""
+"""The epoch loop shared by every model: validation after each epoch, history, early stopping.
+
+A trial can stop and go on later, in another process: ``TrialResult.checkpoint`` is its state
+after the last epoch run, ``Checkpoint.to_arrays`` / ``from_arrays`` carry it through an npz
+file, and ``run_trial(..., resume=checkpoint)`` with the model built for a larger ``epochs``
+continues it to the result of a trial run straight to that total (all but the timings).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -54,6 +60,59 @@ class TrialResult:
     best_state: dict | None = None
     train_seconds: float = 0.0
     cpu_seconds: float = 0.0
+    checkpoint: "Checkpoint | None" = None    # the state after the last epoch; None when diverged
+
+
+@dataclass
+class Checkpoint:
+    """What ``run_trial(..., resume=)`` goes on from: the trial after its last epoch.
+
+    ``to_arrays`` flattens it for an npz file, history included (its column names under
+    ``history/columns``, each column under ``history/column/{name}``); ``from_arrays``
+    reads it back.
+    """
+
+    training: dict[str, np.ndarray]     # the model's training_state()
+    best_state: dict | None             # as TrialResult.best_state
+    plateau_best: float
+    plateau_best_epoch: int
+    history: pd.DataFrame               # the rows so far, as TrialResult.history
+    train_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    stop_reason: str = "max_epochs"
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Flat, npz-safe arrays (no object arrays), keys ``training/..``, ``best/..``, ``history/..``."""
+        columns = list(self.history.columns)
+        return {
+            **{f"training/{name}": value for name, value in self.training.items()},
+            **{f"best/{name}": value for name, value in (self.best_state or {}).items()},
+            "plateau/best": np.float64(self.plateau_best), "plateau/best_epoch": np.int64(self.plateau_best_epoch),
+            "seconds/train": np.float64(self.train_seconds), "seconds/cpu": np.float64(self.cpu_seconds),
+            "stop_reason": np.str_(self.stop_reason),
+            "history/columns": np.array(columns, dtype=str),
+            **{f"history/column/{name}": self.history[name].to_numpy() for name in columns},
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str = "") -> "Checkpoint":
+        """The checkpoint ``to_arrays`` gave, from those arrays (e.g. an ``np.load``ed file), stored
+        under ``prefix`` (``{trial}/`` in a file of several)."""
+        def scalar(name: str):
+            return arrays[prefix + name].item()
+
+        best = _group(arrays, prefix + "best/")
+        columns = [str(name) for name in arrays[prefix + "history/columns"]]
+        history = pd.DataFrame({name: np.asarray(arrays[f"{prefix}history/column/{name}"]) for name in columns},
+                               columns=columns)
+        return cls(_group(arrays, prefix + "training/"), best or None, scalar("plateau/best"),
+                   scalar("plateau/best_epoch"), history, scalar("seconds/train"), scalar("seconds/cpu"),
+                   str(scalar("stop_reason")))
+
+
+def _group(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays under ``prefix``, by their names after it."""
+    return {key[len(prefix):]: np.asarray(arrays[key]) for key in arrays if key.startswith(prefix)}
 
 
 def _finite_state(model: MFModel, loss: float) -> bool:
@@ -62,8 +121,23 @@ def _finite_state(model: MFModel, loss: float) -> bool:
     return bool(np.isfinite(model.user_factors).all() and np.isfinite(model.item_factors).all())
 
 
-def _snapshot(model: MFModel) -> dict:
-    return {name: np.copy(value) for name, value in model.state().items()}
+def _copied(arrays: dict) -> dict:
+    return {name: np.copy(value) for name, value in arrays.items()}
+
+
+def _resumed(model: MFModel, stopping: Plateau, resume: "Checkpoint | None") -> tuple[list[dict], dict | None]:
+    """The history rows and best state to go on from, with ``stopping`` set to the checkpoint's
+    (the best state's parameters become the model's: the new ``epochs``)."""
+    if resume is None:
+        return [], None
+    if resume.stop_reason == "plateau":
+        raise ValueError(f"resume: the checkpoint is of a trial that stopped on a plateau of {stopping.metric} at "
+                         f"epoch {int(resume.training['epoch'])} (best at epoch {resume.plateau_best_epoch}); "
+                         "it is finished and cannot be continued")
+    stopping.best, stopping.best_epoch = resume.plateau_best, resume.plateau_best_epoch
+    best = resume.best_state
+    rows = resume.history.to_dict("records")
+    return rows, None if best is None else {**best, "params": model.params_text()}
 
 
 def run_trial(
@@ -74,6 +148,7 @@ def run_trial(
     n_users: int | None = None,
     n_items: int | None = None,
     pruner=None,
+    resume: "Checkpoint | None" = None,
 ) -> TrialResult:
     """Train ``model`` epoch by epoch, evaluating after each, until a stop.
 
@@ -81,12 +156,14 @@ def run_trial(
     The returned ``best_state`` holds the model as it was at the best epoch; a
     non-finite loss or factor ends the trial as ``diverged`` with that epoch
     left out of the history. A ``pruner`` (mfsweep.pruning.Pruner) sees each epoch's
-    validation value and may end the trial as ``pruned``.
+    validation value and may end the trial as ``pruned``. ``resume`` (the ``checkpoint`` of an
+    earlier result) goes on from it: its history, best state, stopping state and timings
+    carried on; a checkpoint of a trial that stopped on a plateau is refused (ValueError).
     """
-    rows: list[dict] = []
-    best_state, stop_reason = None, "max_epochs"
-    train_seconds = cpu_seconds = 0.0
-    epochs = model.fit_epochs(train, n_users, n_items)
+    rows, best_state = _resumed(model, stopping, resume)
+    stop_reason = "max_epochs"
+    train_seconds, cpu_seconds = (0.0, 0.0) if resume is None else (resume.train_seconds, resume.cpu_seconds)
+    epochs = model.fit_epochs(train, n_users, n_items, resume=None if resume is None else resume.training)
     while True:
         wall, cpu = time.perf_counter(), time.process_time()
         state = next(epochs, None)
@@ -99,15 +176,11 @@ def run_trial(
             log.warning("epoch %d: non-finite loss or factors (loss %s); trial diverged", state.epoch, state.loss)
             stop_reason = "diverged"
             break
-        started = time.perf_counter()
-        metrics = evaluate(model) if evaluate is not None else {}
-        parts = {f"loss_{name}": value for name, value in state.parts.items()}
-        row = {"epoch": state.epoch, "train_loss": state.loss, **parts, "seconds": wall, "cpu_seconds": cpu,
-               "eval_seconds": time.perf_counter() - started, **metrics}
+        row = _row(state, wall, cpu, evaluate)
         rows.append(row)
         value = row.get(stopping.metric, state.loss) if evaluate is not None else state.loss
         if stopping.improved(state.epoch, value):
-            best_state = _snapshot(model)
+            best_state = _copied(model.state())
         log.info("epoch %d: loss %.6g, %s %.6g (best %.6g at epoch %d), %.3f s",
                  state.epoch, state.loss, stopping.metric, value, stopping.best, stopping.best_epoch, wall)
         if stopping.stalled(state.epoch):
@@ -121,8 +194,20 @@ def run_trial(
     history = pd.DataFrame(rows, columns=columns).astype({c: "int64" if c == "epoch" else "float64" for c in columns})
     best_row = next((r for r in rows if r["epoch"] == stopping.best_epoch), {})
     validation = {k: v for k, v in best_row.items() if k not in HISTORY_FIELDS}
+    checkpoint = None if stop_reason == "diverged" else Checkpoint(
+        _copied(model.training_state()), best_state, stopping.best, stopping.best_epoch, history.copy(),
+        train_seconds, cpu_seconds, stop_reason)
     return TrialResult(history, stop_reason, len(rows), stopping.best_epoch, validation, best_state,
-                       train_seconds, cpu_seconds)
+                       train_seconds, cpu_seconds, checkpoint)
+
+
+def _row(state, wall: float, cpu: float, evaluate) -> dict:
+    """The history row of an epoch: losses, timings and the validation metrics (evaluated here)."""
+    started = time.perf_counter()
+    metrics = evaluate(state.model) if evaluate is not None else {}
+    parts = {f"loss_{name}": value for name, value in state.parts.items()}
+    return {"epoch": state.epoch, "train_loss": state.loss, **parts, "seconds": wall, "cpu_seconds": cpu,
+            "eval_seconds": time.perf_counter() - started, **metrics}
 
 
 #: The parts of ``train_loss`` (``MFModel.loss_parts``) as history columns; ``loss_gramian``

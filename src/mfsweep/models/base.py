@@ -3,6 +3,14 @@
 A model predicts ``global_bias + user_bias[u] + item_bias[i] + user_factors[u] . item_factors[i]``
 (biases are zero for the unbiased kinds). Subclasses implement ``_setup`` (allocate
 state for a training matrix) and ``_epoch`` (one pass, returning the training loss).
+
+Continuation: ``training_state`` is everything that decides the next epochs (the model's
+``state``, the epochs done as ``epoch``, and what a kind adds in ``_optimizer_state``:
+moments, step counters, random streams); ``fit_epochs(..., resume=that)`` sets up on the
+training matrix as a fresh run does, then restores it (``_restore``) instead of starting
+from the initial factors, and runs the epochs after it. No parameter depends on the total
+``epochs``, so the model is built with the new total and a continued run equals, bit for
+bit, one trained straight to that total.
 """
 
 from __future__ import annotations
@@ -93,6 +101,8 @@ class MFModel(ABC):
         #: ``data`` (the error term), ``l2`` (the penalty) and, where the model has one,
         #: ``gramian``; set by ``_epoch``.
         self.loss_parts: dict[str, float] = {}
+        #: Epochs run since ``fit_epochs`` started (counting those of a resumed state); None before.
+        self._epochs_done: int | None = None
 
     # ----- parameters -------------------------------------------------------------
     def _check_params(self) -> None:
@@ -132,18 +142,65 @@ class MFModel(ABC):
     def _epoch(self, epoch: int) -> float:
         """Run one epoch; return the training loss."""
 
-    def fit_epochs(self, train, n_users: int | None = None, n_items: int | None = None) -> Iterator[EpochState]:
-        """Train one epoch at a time, yielding after each; ``fit`` runs this to the end."""
+    def fit_epochs(self, train, n_users: int | None = None, n_items: int | None = None,
+                   resume: dict | None = None) -> Iterator[EpochState]:
+        """Train one epoch at a time, yielding after each; ``fit`` runs this to the end.
+
+        ``resume`` (a ``training_state``, also as read back from an npz file) continues that
+        training: epochs ``resume["epoch"] + 1`` to ``epochs``, as a run trained straight through.
+        """
         matrix = as_matrix(train, n_users, n_items)
         self._setup(matrix, np.random.default_rng(self.params["seed"]))
-        for epoch in range(1, int(self.params["epochs"]) + 1):
+        self._epochs_done = 0
+        if resume is not None:
+            self._resume(resume)
+        for epoch in range(self._epochs_done + 1, int(self.params["epochs"]) + 1):
             loss = float(self._epoch(epoch))
+            self._epochs_done = epoch
             yield EpochState(epoch, loss, self, dict(self.loss_parts))
 
     def fit(self, train, n_users: int | None = None, n_items: int | None = None) -> "MFModel":
         for _ in self.fit_epochs(train, n_users, n_items):
             pass
         return self
+
+    # ----- continuation ---------------------------------------------------------------
+    def training_state(self) -> dict[str, np.ndarray]:
+        """What continuing this training needs: ``state``, the epochs done (``epoch``) and the
+        kind's optimizer state and random streams; numpy arrays and scalars only (npz-safe)."""
+        if self._epochs_done is None:
+            raise ValueError(f"{self.kind}: training_state of a model that fit_epochs has not set up; "
+                             "train it first")
+        return {**self.state(), "epoch": np.int64(self._epochs_done), **self._optimizer_state()}
+
+    def _optimizer_state(self) -> dict[str, np.ndarray]:
+        """The kind's state beyond factors and biases that the next epochs read (none here)."""
+        return {}
+
+    def _resume(self, saved) -> None:
+        """Check that ``saved`` is a training state of this kind and parameters, then restore it."""
+        kind, params = str(saved_array(saved, "kind")), json.loads(str(saved_array(saved, "params")))
+        mine = json.loads(str(self.params_text()))
+        if kind != self.kind or _but_epochs(params) != _but_epochs(mine):
+            raise ValueError(f"resume: the training state is of {kind} with {_but_epochs(params)}, the model is "
+                             f"{self.kind} with {_but_epochs(mine)}; continue with the same kind and parameters "
+                             "(only epochs may differ)")
+        done = int(saved_array(saved, "epoch"))
+        if done > int(self.params["epochs"]):
+            raise ValueError(f"resume: the training state has {done} epochs done, more than this model's "
+                             f"epochs ({self.params['epochs']}); build the model with epochs >= {done}")
+        self._restore(saved)
+        self._epochs_done = done
+
+    def _restore(self, saved) -> None:
+        """Set factors and biases (those the kind has) from ``saved``, after ``_setup``."""
+        self.user_factors = saved_array(saved, "user_factors", copy=True)
+        self.item_factors = saved_array(saved, "item_factors", copy=True)
+        if self.user_bias is not None:
+            self.user_bias = saved_array(saved, "user_bias", copy=True)
+        if self.item_bias is not None:
+            self.item_bias = saved_array(saved, "item_bias", copy=True)
+        self.global_bias = float(saved_array(saved, "global_bias"))
 
     # ----- scoring ------------------------------------------------------------------
     @property
@@ -193,8 +250,12 @@ class MFModel(ABC):
             "item_bias": ib,
             "global_bias": np.float64(self.global_bias),
             "kind": np.str_(self.kind),
-            "params": np.str_(json.dumps(self.params, sort_keys=True, default=_plain)),
+            "params": self.params_text(),
         }
+
+    def params_text(self) -> np.str_:
+        """The parameters as stored in a file: JSON, keys sorted."""
+        return np.str_(json.dumps(self.params, sort_keys=True, default=_plain))
 
     def save(self, path) -> None:
         write_npz(path, **self.state())
@@ -210,6 +271,19 @@ class MFModel(ABC):
             model.item_bias = npz[prefix + "item_bias"]
             model.global_bias = float(npz[prefix + "global_bias"])
         return model
+
+
+def saved_array(saved, name: str, copy: bool = False) -> np.ndarray:
+    """``saved[name]`` of a training state as an array (a writable copy with ``copy``); a missing
+    name is a ValueError naming it."""
+    if name not in saved:
+        raise ValueError(f"resume: the training state lacks {name!r}; pass what MFModel.training_state() "
+                         "returned (as written to and read back from an npz file)")
+    return np.array(saved[name]) if copy else np.asarray(saved[name])
+
+
+def _but_epochs(params: dict) -> dict:
+    return {name: value for name, value in params.items() if name != "epochs"}
 
 
 def _plain(value):

@@ -7,6 +7,12 @@ normal(0, ``init_std``) (users first, then items); biases start at 0. The kernel
 copies of the factors padded with zero columns (``PAD``); ``user_factors`` and
 ``item_factors`` are refreshed from them after every epoch.
 
+Continuation (``MFModel.training_state``): the generator's bit_generator state (``rng``),
+the epochs' shuffle seeds (``shuffle_seeds``: the shuffle works in place on the order the
+last epoch left, so a resumed run replays those shuffles on the training order rather than
+storing it) and the last loss (``loss``); ``sgd-gramian`` adds its step count, ``adam`` its
+step count and moments.
+
 Threads: by default the pass is sequential, so a seed gives bit-for-bit the same model
 whatever numba's thread count. ``hogwild: true`` runs chunks of the shuffled ratings in
 parallel without locks when numba has more than one thread; that is faster and
@@ -28,6 +34,7 @@ marks the trial ``diverged``).
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, ClassVar
 
@@ -38,7 +45,7 @@ from mfsweep.kernels import sgd as kernels
 from mfsweep.kernels.contexts import Model, Triples, UserItem
 from mfsweep.kernels.sgd import AdamState, AdamW, Gravity, Moments, Rates, Schedule
 from mfsweep.matrix import RatingMatrix
-from mfsweep.models.base import MFModel, ParameterError, user_item_pair
+from mfsweep.models.base import MFModel, ParameterError, saved_array, user_item_pair
 
 #: The kernels work on factor rows padded with zero columns to a multiple of this width:
 #: LLVM's vector loops then run without scalar tails, which makes a pass up to 1.3x faster
@@ -102,6 +109,7 @@ class _SGDFamily(MFModel):
         self._user_counts = matrix.user_counts().astype(np.float64)
         self._item_counts = matrix.item_counts().astype(np.float64)
         self._rng = rng
+        self._shuffle_seeds: list[int] = []
         self._loss = 0.0
         self._zero_biases = None
         k = self.embedding_size
@@ -119,11 +127,27 @@ class _SGDFamily(MFModel):
     def _epoch(self, epoch: int) -> float:
         if not math.isfinite(self._loss):
             return self._loss
-        kernels.shuffle(self._shuffled, int(self._rng.integers(2**63)))
+        self._shuffle_seeds.append(int(self._rng.integers(2**63)))
+        kernels.shuffle(self._shuffled, self._shuffle_seeds[-1])
         self._pass(self._shuffled)
         self._publish()
         self._loss = self._objective()
         return self._loss
+
+    def _optimizer_state(self) -> dict[str, np.ndarray]:
+        return {"rng": np.str_(json.dumps(self._rng.bit_generator.state)),
+                "shuffle_seeds": np.array(self._shuffle_seeds, np.int64), "loss": np.float64(self._loss)}
+
+    def _restore(self, saved) -> None:
+        super()._restore(saved)
+        k = self.embedding_size
+        self._P[:, :k] = self.user_factors
+        self._Q[:, :k] = self.item_factors
+        self._rng.bit_generator.state = json.loads(str(saved_array(saved, "rng")))
+        self._loss = float(saved_array(saved, "loss"))
+        self._shuffle_seeds = [int(seed) for seed in saved_array(saved, "shuffle_seeds")]
+        for seed in self._shuffle_seeds:
+            kernels.shuffle(self._shuffled, seed)
 
     def _publish(self) -> None:
         """Copy the working factors (padded) to user_factors / item_factors (n, k)."""
@@ -236,7 +260,19 @@ class BiasedSGD(SGD):
         )
 
 
-class GramianSGD(_SGDFamily):
+class _Stepped(_SGDFamily):
+    """The kinds that count their steps from the start of training (``_step``), a count the
+    next epochs read (learning-rate schedule, bias correction)."""
+
+    def _optimizer_state(self) -> dict[str, np.ndarray]:
+        return {**super()._optimizer_state(), "step": np.int64(self._step)}
+
+    def _restore(self, saved) -> None:
+        super()._restore(saved)
+        self._step = int(saved_array(saved, "step"))
+
+
+class GramianSGD(_Stepped):
     """``sgd-gramian``: per-rating SGD on p_u . q_i with L2 and the Gramian (gravity) regularizer.
 
     Objective: F (module docstring, no biases) + gravity * G with
@@ -307,7 +343,7 @@ def _gravity_weights(gravity: float, n_ratings: int, counts: np.ndarray) -> np.n
     return weights.astype(np.float32)
 
 
-class Adam(_SGDFamily):
+class Adam(_Stepped):
     """``adam``: minibatch AdamW on the biased model mu + b_u + b_i + p_u . q_i.
 
     Options (defaults keep the model described here): ``decoupled: false`` runs PyTorch's
@@ -370,3 +406,26 @@ class Adam(_SGDFamily):
         n = max(len(self._ratings), 1)
         self.loss_parts = {"data": data / n, "l2": l2 / n}
         return (data + l2) / n
+
+    def _optimizer_state(self) -> dict[str, np.ndarray]:
+        k = self.embedding_size
+        return {**super()._optimizer_state(),
+                **{f"moments/{name}/{moment}": np.copy(_unpadded(array, k))
+                   for name, moments in zip(ADAM_PARAMETERS, self._state)
+                   for moment, array in zip(("m", "v"), moments[1:])}}
+
+    def _restore(self, saved) -> None:
+        super()._restore(saved)
+        k = self.embedding_size
+        for name, moments in zip(ADAM_PARAMETERS, self._state):
+            for moment, array in zip(("m", "v"), moments[1:]):
+                _unpadded(array, k)[...] = saved_array(saved, f"moments/{name}/{moment}")
+
+
+#: The parameters of ``adam`` in the order of its ``AdamState``, by their names in ``MFModel.state``.
+ADAM_PARAMETERS = ("user_factors", "item_factors", "user_bias", "item_bias")
+
+
+def _unpadded(array: np.ndarray, k: int) -> np.ndarray:
+    """The first k columns of a padded (2-D) array; a 1-D array as it is."""
+    return array[:, :k] if array.ndim == 2 else array
