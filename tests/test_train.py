@@ -7,6 +7,7 @@ from conftest import make_ratings
 
 from mfsweep.models import create
 from mfsweep.models.base import MFModel
+from mfsweep.pruning import Pruner
 from mfsweep.train import Plateau, run_trial
 from mfsweep.trials import selection_metric
 
@@ -98,6 +99,19 @@ def test_a_continued_trial_keeps_its_history_best_state_and_timings():
     assert resumed.train_seconds >= split.train_seconds and resumed.cpu_seconds >= split.cpu_seconds
     assert resumed.train_seconds == pytest.approx(split.train_seconds + resumed.history["seconds"].iloc[2:].sum())
     assert int(resumed.checkpoint.training["epoch"]) == 5
+
+
+def test_a_continued_trial_is_pruned_on_the_best_of_all_its_epochs():
+    def evaluate(model):        # NDCG by epoch: the best (0.5) comes before the split
+        return {"NDCG": {1: 0.5, 2: 0.1, 3: 0.1}[int(model.user_factors[0, 0])]}
+
+    def run(epochs, resume=None):
+        return run_trial(Scripted(losses=(3.0, 2.0, 1.0), epochs=epochs), TRAIN, evaluate, Plateau("NDCG", 5, 0.01),
+                         pruner=Pruner("NDCG", {3: 0.3}), resume=resume)
+
+    straight = run(3)
+    assert straight.stop_reason == "max_epochs"     # its best, 0.5, beats the reference 0.3 at epoch 3
+    assert run(3, resume=run(2).checkpoint).stop_reason == "max_epochs"
 
 
 def test_a_checkpoint_of_a_trial_stopped_on_a_plateau_is_not_continued():

@@ -140,6 +140,12 @@ def _resumed(model: MFModel, stopping: Plateau, resume: "Checkpoint | None") -> 
     return rows, None if best is None else {**best, "params": model.params_text()}
 
 
+def _replay(pruner, rows: list[dict], metric: str) -> None:
+    """Show a pruner the validation values of a resumed trial's earlier epochs (it keeps their best)."""
+    for row in rows:
+        pruner.prune(row["epoch"], row.get(metric, row["train_loss"]))
+
+
 def run_trial(
     model: MFModel,
     train,
@@ -158,9 +164,12 @@ def run_trial(
     left out of the history. A ``pruner`` (mfsweep.pruning.Pruner) sees each epoch's
     validation value and may end the trial as ``pruned``. ``resume`` (the ``checkpoint`` of an
     earlier result) goes on from it: its history, best state, stopping state and timings
-    carried on; a checkpoint of a trial that stopped on a plateau is refused (ValueError).
+    carried on, the earlier epochs' values shown to ``pruner``; a checkpoint of a trial that
+    stopped on a plateau is refused (ValueError).
     """
     rows, best_state = _resumed(model, stopping, resume)
+    if pruner is not None and evaluate is not None:
+        _replay(pruner, rows, stopping.metric)
     stop_reason = "max_epochs"
     train_seconds, cpu_seconds = (0.0, 0.0) if resume is None else (resume.train_seconds, resume.cpu_seconds)
     epochs = model.fit_epochs(train, n_users, n_items, resume=None if resume is None else resume.training)
