@@ -265,11 +265,14 @@ class Steps:
         self.values = values
         self.user_factors = self.item_factors = np.zeros((1, 1))
 
-    def fit_epochs(self, train, n_users, n_items):
+    def fit_epochs(self, train, n_users, n_items, resume=None):
         for epoch, _ in enumerate(self.values, start=1):
             yield EpochState(epoch, 1.0, self)
 
     def state(self):
+        return {}
+
+    def training_state(self):
         return {}
 
 

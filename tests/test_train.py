@@ -7,6 +7,7 @@ from conftest import make_ratings
 
 from mfsweep.models import create
 from mfsweep.models.base import MFModel
+from mfsweep.pruning import Pruner
 from mfsweep.train import Plateau, run_trial
 from mfsweep.trials import selection_metric
 
@@ -65,6 +66,7 @@ def test_divergence_at_the_first_epoch_leaves_no_best_state():
     assert result.stop_reason == "diverged"
     assert result.best_state is None and result.best_epoch == 0
     assert result.history.empty
+    assert result.checkpoint is None     # a diverged trial is not to be continued
 
 
 def test_validation_metrics_drive_stopping_and_land_in_history():
@@ -79,6 +81,62 @@ def test_validation_metrics_drive_stopping_and_land_in_history():
     assert result.validation == {"NDCG": 0.20, "RMSE": 1.0}
     assert list(result.history.columns[:5]) == ["epoch", "train_loss", "seconds", "cpu_seconds", "eval_seconds"]
     assert list(result.history["NDCG"]) == [0.10, 0.20, 0.21, 0.19]
+
+
+# ----- continuation ----------------------------------------------------------------------------------
+def test_a_continued_trial_keeps_its_history_best_state_and_timings():
+    losses = (5.0, 4.0, 3.0, 3.5, 2.0)
+    straight = trial(losses, patience=3)
+    split = run_trial(Scripted(losses=losses, epochs=2), TRAIN, None, Plateau("train_loss", 3, 0.01))
+    resumed = run_trial(Scripted(losses=losses, epochs=5), TRAIN, None, Plateau("train_loss", 3, 0.01),
+                        resume=split.checkpoint)
+    timings = ["seconds", "cpu_seconds", "eval_seconds"]
+    assert resumed.history.drop(columns=timings).equals(straight.history.drop(columns=timings))
+    assert list(resumed.history["train_loss"]) == list(losses)
+    assert (resumed.stop_reason, resumed.best_epoch) == (straight.stop_reason, straight.best_epoch) == ("max_epochs", 5)
+    assert resumed.history.iloc[:2].equals(split.history)     # the checkpoint's rows, timings and all
+    assert np.all(resumed.best_state["user_factors"] == 5)
+    assert resumed.train_seconds >= split.train_seconds and resumed.cpu_seconds >= split.cpu_seconds
+    assert resumed.train_seconds == pytest.approx(split.train_seconds + resumed.history["seconds"].iloc[2:].sum())
+    assert int(resumed.checkpoint.training["epoch"]) == 5
+
+
+def test_a_continued_trial_is_pruned_on_the_best_of_all_its_epochs():
+    def evaluate(model):        # NDCG by epoch: the best (0.5) comes before the split
+        return {"NDCG": {1: 0.5, 2: 0.1, 3: 0.1}[int(model.user_factors[0, 0])]}
+
+    def run(epochs, resume=None):
+        return run_trial(Scripted(losses=(3.0, 2.0, 1.0), epochs=epochs), TRAIN, evaluate, Plateau("NDCG", 5, 0.01),
+                         pruner=Pruner("NDCG", {3: 0.3}), resume=resume)
+
+    straight = run(3)
+    assert straight.stop_reason == "max_epochs"     # its best, 0.5, beats the reference 0.3 at epoch 3
+    assert run(3, resume=run(2).checkpoint).stop_reason == "max_epochs"
+
+
+def test_a_checkpoint_of_a_trial_stopped_on_a_plateau_is_not_continued():
+    stopped = trial([5.0, 4.0, 4.0, 4.0, 1.0], patience=2)
+    assert stopped.stop_reason == "plateau" and stopped.checkpoint.stop_reason == "plateau"
+    again = Scripted(losses=(5.0, 4.0, 4.0, 4.0, 1.0), epochs=5)
+    with pytest.raises(ValueError, match=r"stopped on a plateau of train_loss at epoch 4 .*cannot be continued"):
+        run_trial(again, TRAIN, None, Plateau("train_loss", 2, 0.01), resume=stopped.checkpoint)
+
+
+def test_resume_refuses_another_kind_of_training_or_fewer_epochs():
+    model = Scripted(losses=(3.0, 2.0, 1.0), epochs=2)
+    with pytest.raises(ValueError, match="fit_epochs has not set up"):
+        model.training_state()
+    saved = model.fit(TRAIN).training_state()
+    other = Scripted(losses=(3.0, 2.0, 0.5), epochs=3)
+    with pytest.raises(ValueError, match=r"only epochs may differ"):
+        list(other.fit_epochs(TRAIN, resume=saved))
+    with pytest.raises(ValueError, match=r"2 epochs done, more than this model's epochs \(1\)"):
+        list(Scripted(losses=(3.0, 2.0, 1.0), epochs=1).fit_epochs(TRAIN, resume=saved))
+    partial = {name: value for name, value in saved.items() if name != "item_factors"}
+    with pytest.raises(ValueError, match=r"lacks 'item_factors'"):
+        list(Scripted(losses=(3.0, 2.0, 1.0), epochs=3).fit_epochs(TRAIN, resume=partial))
+    continued = [s.epoch for s in Scripted(losses=(3.0, 2.0, 1.0), epochs=3).fit_epochs(TRAIN, resume=saved)]
+    assert continued == [3]
 
 
 def test_selection_metric_by_kind():

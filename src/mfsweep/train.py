@@ -65,7 +65,8 @@ class TrialResult:
 
 @dataclass
 class Checkpoint:
-    """What ``run_trial(..., resume=)`` goes on from: the trial after its last epoch.
+    """What ``run_trial(..., resume=)`` goes on from: the trial after its last epoch (one that
+    stopped on ``max_epochs`` or was ``pruned``; one that stopped on a plateau is finished).
 
     ``to_arrays`` flattens it for an npz file, history included (its column names under
     ``history/columns``, each column under ``history/column/{name}``); ``from_arrays``
@@ -125,9 +126,10 @@ def _copied(arrays: dict) -> dict:
     return {name: np.copy(value) for name, value in arrays.items()}
 
 
-def _resumed(model: MFModel, stopping: Plateau, resume: "Checkpoint | None") -> tuple[list[dict], dict | None]:
-    """The history rows and best state to go on from, with ``stopping`` set to the checkpoint's
-    (the best state's parameters become the model's: the new ``epochs``)."""
+def _resumed(model: MFModel, stopping: Plateau, pruner, resume: "Checkpoint | None") -> tuple[list[dict], dict | None]:
+    """The history rows and best state to go on from, with ``stopping`` set to the checkpoint's and
+    ``pruner`` (or None) shown the earlier epochs (the best state's parameters become the model's:
+    the new ``epochs``)."""
     if resume is None:
         return [], None
     if resume.stop_reason == "plateau":
@@ -137,6 +139,8 @@ def _resumed(model: MFModel, stopping: Plateau, resume: "Checkpoint | None") -> 
     stopping.best, stopping.best_epoch = resume.plateau_best, resume.plateau_best_epoch
     best = resume.best_state
     rows = resume.history.to_dict("records")
+    for row in rows if pruner is not None else ():
+        pruner.prune(row["epoch"], row.get(stopping.metric, row["train_loss"]))
     return rows, None if best is None else {**best, "params": model.params_text()}
 
 
@@ -158,9 +162,10 @@ def run_trial(
     left out of the history. A ``pruner`` (mfsweep.pruning.Pruner) sees each epoch's
     validation value and may end the trial as ``pruned``. ``resume`` (the ``checkpoint`` of an
     earlier result) goes on from it: its history, best state, stopping state and timings
-    carried on; a checkpoint of a trial that stopped on a plateau is refused (ValueError).
+    carried on, the earlier epochs' values shown to ``pruner``; a checkpoint of a trial that
+    stopped on a plateau is refused (ValueError).
     """
-    rows, best_state = _resumed(model, stopping, resume)
+    rows, best_state = _resumed(model, stopping, pruner if evaluate is not None else None, resume)
     stop_reason = "max_epochs"
     train_seconds, cpu_seconds = (0.0, 0.0) if resume is None else (resume.train_seconds, resume.cpu_seconds)
     epochs = model.fit_epochs(train, n_users, n_items, resume=None if resume is None else resume.training)
@@ -190,15 +195,21 @@ def run_trial(
             log.info("epoch %d: worse than the earlier rounds' reference; trial pruned", state.epoch)
             stop_reason = "pruned"
             break
+    return _result(model, rows, stopping, stop_reason, best_state, (train_seconds, cpu_seconds))
+
+
+def _result(model: MFModel, rows: list[dict], stopping: Plateau, stop_reason: str, best_state: dict | None,
+            seconds: tuple[float, float]) -> TrialResult:
+    """The trial's result after its last epoch, with its checkpoint (none for a diverged trial)."""
     columns = _history_columns(rows)
     history = pd.DataFrame(rows, columns=columns).astype({c: "int64" if c == "epoch" else "float64" for c in columns})
     best_row = next((r for r in rows if r["epoch"] == stopping.best_epoch), {})
     validation = {k: v for k, v in best_row.items() if k not in HISTORY_FIELDS}
     checkpoint = None if stop_reason == "diverged" else Checkpoint(
         _copied(model.training_state()), best_state, stopping.best, stopping.best_epoch, history.copy(),
-        train_seconds, cpu_seconds, stop_reason)
-    return TrialResult(history, stop_reason, len(rows), stopping.best_epoch, validation, best_state,
-                       train_seconds, cpu_seconds, checkpoint)
+        *seconds, stop_reason)
+    return TrialResult(history, stop_reason, len(rows), stopping.best_epoch, validation, best_state, *seconds,
+                       checkpoint)
 
 
 def _row(state, wall: float, cpu: float, evaluate) -> dict:
