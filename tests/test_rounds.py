@@ -36,3 +36,15 @@ def test_a_malformed_round_file_is_a_damaged_file_naming_the_fields(tmp_path, co
     with pytest.raises(DamagedFile, match="round1.json is not a whole round file") as error:
         read_round(path)
     assert named in str(error.value)
+
+
+def test_a_rung_reads_back_and_a_round_without_one_has_no_such_key(tmp_path):
+    rung = {"bracket": 0, "level": 1, "trials": 1, "epochs": 3}
+    entry = {**CONTENT["trials"][0], "resume": "r123456789"}
+    proposal = RoundFile(**{**CONTENT, "trials": [entry]}, rung=rung)
+    write_round(proposal, tmp_path / "round2.json")
+    assert read_round(tmp_path / "round2.json") == proposal and proposal.resumed() == {"aaaaaaaaaa": "r123456789"}
+    assert "rung" not in RoundFile(**CONTENT).to_json() and RoundFile(**CONTENT).resumed() == {}
+    (tmp_path / "bad.json").write_text(json.dumps({**CONTENT, "rung": []}))
+    with pytest.raises(DamagedFile, match="rung missing or malformed"):
+        read_round(tmp_path / "bad.json")

@@ -17,6 +17,7 @@ from mfsweep.trials import (
     nest_params,
     proposal_order,
     ranked_rows,
+    search_progress,
     rating_rows,
     select_best,
 )
@@ -197,3 +198,36 @@ def test_proposal_order_is_round_then_position_one_row_a_trial():
     assert list(order.index) == ["c", "b", "a"]
     assert order.to_dict("index") == {"c": {"round": 0, "proposed": 0}, "b": {"round": 0, "proposed": 1},
                                       "a": {"round": 1, "proposed": 0}}
+
+
+def halving_tables():
+    """Two trials on two folds of a halving search: t0 trained 1 epoch in round 1 and on to 3 in
+    round 2; t1 1 epoch in round 1 only. RMSE by epoch is the same on both folds but for 0.1."""
+    trials = pd.DataFrame({"trial": ["t0", "t0", "t1", "t1"], "fold": [0, 1, 0, 1], "round": 1,
+                           "proposed": [0, 0, 1, 1], "train_seconds": 1.0, "epochs_completed": [3, 3, 1, 1],
+                           "stop_reason": ["max_epochs", "max_epochs", "rung", "rung"],
+                           "valid.RMSE": [0.7, 0.8, 0.85, 0.95]})
+    rows = [("t0", fold, epoch, 1 if epoch == 1 else 2, value + 0.1 * fold)
+            for fold in (0, 1) for epoch, value in ((1, 0.9), (2, 0.7), (3, 0.75))]
+    rows += [("t1", fold, 1, 1, 0.85 + 0.1 * fold) for fold in (0, 1)]
+    history = pd.DataFrame(rows, columns=["trial", "fold", "epoch", "round", "RMSE"]).assign(seconds=0.5)
+    return trials, history
+
+
+def test_search_progress_of_a_halving_search_counts_a_trial_a_rung():
+    trials, history = halving_tables()
+    progress = search_progress(trials, "RMSE", history)
+    assert list(zip(progress["round"], progress["trial"])) == [(1, "t0"), (1, "t1"), (2, "t0")]
+    assert progress["value"].tolist() == pytest.approx([0.95, 0.9, 0.75])   # t0's best up to epoch 1, then 3
+    assert progress["best"].tolist() == pytest.approx([0.95, 0.9, 0.75])
+    assert progress["epochs"].tolist() == [2, 2, 4] and progress["total_epochs"].tolist() == [2, 4, 8]
+    assert progress["seconds"].tolist() == [1.0, 1.0, 2.0] and progress["trials"].tolist() == [1, 2, 3]
+
+
+def test_search_progress_without_rungs_is_a_trial_a_row_with_its_epochs():
+    trials, history = halving_tables()
+    progress = search_progress(trials, "RMSE", history.drop(columns="round"))
+    assert progress["trial"].tolist() == ["t0", "t1"]
+    assert progress["epochs"].tolist() == [6, 2] and progress["total_epochs"].tolist() == [6, 8]
+    assert progress["value"].tolist() == pytest.approx([0.75, 0.9])
+    assert search_progress(trials, "RMSE").equals(progress)
