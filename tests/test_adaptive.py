@@ -156,7 +156,7 @@ def test_failed_diverged_and_pruned_trials_are_told_as_such():
     assert [t.state for t in replayed] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL, TrialState.PRUNED]
     expected = trials[trials["proposed"] == 0]["valid.RMSE"].mean()
     assert replayed[0].value == pytest.approx(expected)
-    # pruned: stopped early, and ranked by its kept epoch's value like any other (adaptive.trial_state)
+    # pruned: stopped early, and ranked by its kept epoch's value like any other (studies.trial_state)
     assert replayed[3].value == pytest.approx(trials[trials["proposed"] == 3]["valid.RMSE"].mean())
     assert [t.value for t in replayed[1:3]] == [None, None]
     assert replayed[3].intermediate_values[4] == pytest.approx(histories[(histories["trial"] == trial_id(proposals[3]))
