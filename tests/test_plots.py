@@ -354,7 +354,7 @@ def test_plot_jobs_write_every_figure_and_the_comparison_table(trials, history, 
         folder = tmp_path / paths.build(paths.SUMMARY, dataset="synth", split="kfold", model=model)
         write_parquet(frame.assign(model=model), folder / "trials.parquet")
         write_parquet(history_rows(frame), folder / "history.parquet")
-        write_json(select_best(frame.assign(model=model), "RMSE"), folder / "best.json")
+        write_json(select_best(frame.assign(model=model), "RMSE").to_json(), folder / "best.json")
         summaries[model] = folder
     settings = {"kind": "sgd-biased", "max_epochs": 10, "early_stopping": {"metric": None}, "params": SPACE}
     folder = summaries["sgd-biased"]

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 
@@ -6,6 +7,7 @@ import pandas as pd
 import pytest
 
 from mfsweep.trials import (
+    Best,
     best_row,
     collect_histories,
     collect_trials,
@@ -74,7 +76,7 @@ def test_collect_histories_adds_the_fold(trial_files):
 
 
 def test_select_best_uses_the_mean_over_folds_and_skips_unusable_trials(trial_files):
-    best = select_best(collect_trials(trial_files[0]), "RMSE")
+    best = select_best(collect_trials(trial_files[0]), "RMSE").to_json()
     # a: mean 0.96, b: mean 0.95, c: 0.90 on fold 0 but diverged on fold 1 (excluded)
     assert best["trial"] == "bbbbbbbbbb"
     assert best["objective"] == pytest.approx(0.95)
@@ -89,7 +91,7 @@ def test_select_best_uses_the_mean_over_folds_and_skips_unusable_trials(trial_fi
 def test_best_row_flattens_the_best_record_for_best_csv(trial_files, tmp_path):
     from mfsweep.io import write_csv
 
-    best = select_best(collect_trials(trial_files[0]), "RMSE")
+    best = select_best(collect_trials(trial_files[0]), "RMSE").to_json()
     row = best_row(best)
     assert row["trial"] == "bbbbbbbbbb" and row["objective"] == pytest.approx(0.95)
     assert row["valid.RMSE_min"] == 0.93 and row["test.RMSE"] == best["test"]["RMSE"]
@@ -98,7 +100,7 @@ def test_best_row_flattens_the_best_record_for_best_csv(trial_files, tmp_path):
     back = pd.read_csv(tmp_path / "best.csv")
     assert back.loc[0, "trial"] == "bbbbbbbbbb" and back.loc[0, "valid.RMSE_max"] == 0.97
     failed = best_row(select_best(collect_trials([(0, metrics("aaaaaaaaaa", {"embedding_size": 8}, None, None,
-                                                                      stop="failed"))]), "RMSE"))
+                                                                      stop="failed"))]), "RMSE").to_json())
     assert failed["trial"] is None and failed["reasons.failed"] == 1
 
 
@@ -108,14 +110,26 @@ def test_select_best_maximizes_ranking_metrics():
         record = metrics(trial, {"embedding_size": 8}, 1.0, 1.0)
         record["validation"]["NDCG"] = ndcg
         records.append((0, record))
-    assert select_best(collect_trials(records), "NDCG")["trial"] == "bbbbbbbbbb"
+    assert select_best(collect_trials(records), "NDCG").trial == "bbbbbbbbbb"
 
 
 def test_select_best_with_no_usable_trial_says_why():
     record = metrics("aaaaaaaaaa", {"embedding_size": 8}, None, None, stop="failed")
-    best = select_best(collect_trials([(0, record)]), "RMSE")
+    best = select_best(collect_trials([(0, record)]), "RMSE").to_json()
     assert best["trial"] is None and best["usable_trials"] == 0
     assert best["reasons"] == {"failed": 1}
+
+
+def test_a_usable_and_an_unusable_best_fill_one_key_set(trial_files):
+    usable = select_best(collect_trials(trial_files[0]), "RMSE").to_json()
+    record = metrics("aaaaaaaaaa", {"embedding_size": 8}, None, None, stop="failed")
+    unusable = select_best(collect_trials([(0, record), (1, record)]), "RMSE").to_json()
+    keys = [f.name for f in dataclasses.fields(Best)]
+    assert list(unusable) == keys and list(usable) == [k for k in keys if k != "reasons"]
+    assert list(usable) == ["model", "kind", "trial", "selection_metric", "objective", "trials", "usable_trials",
+                            "folds", "params", "epochs_completed", "stop_reason", "train_seconds", "cpu_seconds",
+                            "validation", "test"]  # best.json and the columns of best.csv, as before
+    assert unusable["folds"] is None and unusable["reasons"] == {"failed": 2}
 
 
 def test_a_trial_missing_its_metric_on_a_fold_is_not_ranked():
@@ -123,14 +137,14 @@ def test_a_trial_missing_its_metric_on_a_fold_is_not_ranked():
     trials = collect_trials([(0, metrics("aaaaaaaaaa", {"embedding_size": 8}, 0.5, 0.5)), (1, partial),
                              (0, metrics("bbbbbbbbbb", {"embedding_size": 16}, 0.9, 0.9)),
                              (1, metrics("bbbbbbbbbb", {"embedding_size": 16}, 0.9, 0.9))])
-    assert select_best(trials, "RMSE")["trial"] == "bbbbbbbbbb"
+    assert select_best(trials, "RMSE").trial == "bbbbbbbbbb"
     assert list(ranked_rows(trials, "RMSE")["rank"].astype(object).fillna(0)) == [1, 1, 0, 0]
 
 
 def test_ranked_rows_follow_the_ranking_of_select_best(trial_files):
     trials = collect_trials(trial_files[0])
     rows = ranked_rows(trials, "RMSE")
-    assert rows["trial"].iloc[0] == select_best(trials, "RMSE")["trial"]
+    assert rows["trial"].iloc[0] == select_best(trials, "RMSE").trial
     ranks = rows.groupby("trial")["rank"].first()
     assert (ranks["bbbbbbbbbb"], ranks["aaaaaaaaaa"]) == (1, 2) and pd.isna(ranks["cccccccccc"])
     assert rows["mean valid.RMSE"].iloc[0] == pytest.approx(0.95)
