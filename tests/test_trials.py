@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from test_plots import best_json, in_rounds, trial_rows
 
+from mfsweep import trials as trials_module
 from mfsweep.trials import (
     Best,
     best_row,
@@ -211,3 +213,51 @@ def test_proposal_order_is_round_then_position_one_row_a_trial():
     assert list(order.index) == ["c", "b", "a"]
     assert order.to_dict("index") == {"c": {"round": 0, "proposed": 0}, "b": {"round": 0, "proposed": 1},
                                       "a": {"round": 1, "proposed": 0}}
+
+
+# ----- the tables of tests/test_plots.py's trials ------------------------------------------
+@pytest.fixture
+def trials():
+    return trial_rows()
+
+
+def test_trial_table_marks_unusable_trials_and_averages_folds(trials):
+    table = trials_module.trial_table(trials, "RMSE").set_index("trial")
+    assert list(table["status"]) == ["ok", "ok", "ok", "ok", "diverged", "failed"]
+    assert table.loc["t02", "mean"] == pytest.approx(0.94)
+    assert (table.loc["t02", "min"], table.loc["t02", "max"]) == (0.93, 0.95)
+    assert math.isnan(table.loc["t05", "mean"]) and math.isnan(table.loc["t06", "mean"])
+    assert table.loc["t03", "epochs_completed"] == 10
+    assert trials_module.best_trial(table.reset_index(), "RMSE") == "t02"
+    assert trials_module.best_trial(table.reset_index(), "NDCG@10") == "t01"  # all tie: first in id order
+
+
+def test_tuned_parameters_are_those_with_more_than_one_value(trials):
+    assert trials_module.tuned_parameters(trials) == ["param.embedding_size", "param.learning_rate",
+                                              "param.regularization.user"]
+
+
+def test_compare_gives_one_row_per_model_with_test_metrics_in_order():
+    frame = trials_module.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
+                           best_json("sgd-biased", "bbbbbbbbbb", 0.93, 12.0),
+                           best_json("sgd", None, None, None)])
+    assert list(frame["model"]) == ["als-biased", "sgd-biased", "sgd"]
+    metrics = [c for c in frame.columns if c.startswith("test.")]
+    assert metrics[:4] == ["test.RMSE", "test.RMSE_max", "test.RMSE_min", "test.MAE"]
+    assert metrics.index("test.NDCG") < metrics.index("test.NDCG@10") < metrics.index("test.Recall@10")
+    assert frame.loc[0, "test.RMSE"] == 0.91 and frame.loc[1, "train_seconds"] == 12.0
+    assert pd.isna(frame.loc[2, "trial"]) and math.isnan(frame.loc[2, "test.RMSE"])
+    with pytest.raises(ValueError, match="no best.json"):
+        trials_module.compare([])
+
+
+def test_search_progress_table_takes_proposal_order_and_the_best_so_far(trials):
+    progress = trials_module.search_progress(in_rounds(trials).iloc[::-1], "RMSE")
+    assert list(progress["trial"]) == ["t01", "t02", "t03", "t04", "t05", "t06"]
+    # means: t01 0.98, t02 0.94, t03 0.97, t04 0.94 (no strict gain), t05 diverged, t06 failed
+    assert progress["best"].tolist() == pytest.approx([0.98, 0.94, 0.94, 0.94, 0.94, 0.94])
+    assert progress["value"].isna().tolist() == [False] * 4 + [True] * 2
+    seconds = trials.groupby("trial")["train_seconds"].sum()
+    assert progress["total_seconds"].tolist() == pytest.approx(seconds.cumsum().tolist())
+    higher = trials_module.search_progress(in_rounds(trials), "NDCG@10")
+    assert higher["best"].tolist() == pytest.approx([0.1] * 6)
