@@ -1,4 +1,4 @@
-"""Adaptive search and pruning: distributions, reproducible proposals, replay order, pruning decisions."""
+"""Adaptive search: distributions, reproducible proposals, replay order, the states told to the sampler."""
 
 import math
 
@@ -14,12 +14,9 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from mfsweep.adaptive import distributions, propose, round_seed, study_trials
-from mfsweep.models.base import EpochState
 from mfsweep.pipeline import search_jobs
-from mfsweep.pruning import Pruner, prune_reference
 from mfsweep.rounds import propose_round
 from mfsweep.search import expand, trial_id
-from mfsweep.train import Plateau, run_trial
 
 SPACE = {
     "embedding_size": {"loguniform_int": [2, 64]},
@@ -156,7 +153,7 @@ def test_failed_diverged_and_pruned_trials_are_told_as_such():
     assert [t.state for t in replayed] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL, TrialState.PRUNED]
     expected = trials[trials["proposed"] == 0]["valid.RMSE"].mean()
     assert replayed[0].value == pytest.approx(expected)
-    # pruned: stopped early, and ranked by its kept epoch's value like any other (adaptive.trial_state)
+    # pruned: stopped early, and ranked by its kept epoch's value like any other (studies.trial_state)
     assert replayed[3].value == pytest.approx(trials[trials["proposed"] == 3]["valid.RMSE"].mean())
     assert [t.value for t in replayed[1:3]] == [None, None]
     assert replayed[3].intermediate_values[4] == pytest.approx(histories[(histories["trial"] == trial_id(proposals[3]))
@@ -208,146 +205,3 @@ def test_a_pruned_trials_value_changes_no_tpe_proposal():
                                          params=t.params, distributions=t.distributions,
                                          intermediate_values=t.intermediate_values) for t in history]
     assert propose(SPACE, without, "tpe", 4, 4, 2, "RMSE") == propose(SPACE, history, "tpe", 4, 4, 2, "RMSE")
-
-
-# ----- pruning ------------------------------------------------------------------------------
-def histories_of(curves, metric="RMSE", fold=0):
-    return pd.DataFrame([{"trial": trial, "fold": fold, "epoch": e + 1, metric: v}
-                         for trial, values in curves.items() for e, v in enumerate(values)])
-
-
-CURVES = {"a": [1.0, 0.9, 0.8, 0.7], "b": [1.2, 1.1, 1.0, 0.95], "c": [1.4, 1.3, 1.25, 1.2], "d": [1.1, 1.2]}
-
-
-def test_median_reference_uses_best_so_far_and_carries_stopped_trials():
-    reference = prune_reference(histories_of(CURVES), "RMSE", "median", min_epochs=1)[0]
-    # epoch 2 best-so-far: a 0.9, b 1.1, c 1.3, d 1.1 -> median 1.1; epoch 4: 0.7, 0.95, 1.2, 1.1 -> 1.025
-    assert reference == pytest.approx({1: 1.15, 2: 1.1, 3: 1.05, 4: 1.025})
-
-
-def test_percentile_reference_and_min_epochs():
-    reference = prune_reference(histories_of(CURVES), "RMSE", "percentile", percentile=25, min_epochs=3)[0]
-    assert set(reference) == {3, 4}
-    assert reference[3] == pytest.approx(np.percentile([0.8, 1.0, 1.25, 1.1], 25))
-
-
-def test_higher_is_better_takes_the_upper_percentile():
-    curves = {t: [2 - v for v in values] for t, values in CURVES.items()}
-    reference = prune_reference(histories_of(curves, "NDCG@10"), "NDCG@10", "percentile", percentile=25, min_epochs=1)[0]
-    assert reference[3] == pytest.approx(np.percentile([1.2, 1.0, 0.75, 0.9], 75))
-    median = prune_reference(histories_of(curves, "NDCG@10"), "NDCG@10", "median", min_epochs=1)[0]
-    assert median[4] == pytest.approx(2 - 1.025)
-
-
-def test_reference_is_per_fold_and_empty_without_earlier_rounds():
-    frame = pd.concat([histories_of(CURVES, fold=0), histories_of({"a": [5.0, 5.0]}, fold=1)])
-    reference = prune_reference(frame, "RMSE", "median", min_epochs=2, max_epochs=3)
-    assert reference[1] == {2: 5.0, 3: 5.0} and set(reference[0]) == {2, 3}
-    assert prune_reference(pd.DataFrame(), "RMSE", "median") == {}
-    assert prune_reference(histories_of(CURVES), "RMSE", "none") == {}
-
-
-def test_pruner_decides_on_the_best_value_so_far_lower_and_higher_is_better():
-    lower = Pruner("RMSE", {2: 1.0, 3: 0.9})
-    assert not lower.prune(1, 1.5)  # no threshold at epoch 1 (min_epochs)
-    assert not lower.prune(2, 0.95)  # best 0.95 <= 1.0
-    assert lower.prune(3, 0.97)  # best 0.95 > 0.9
-    higher = Pruner("NDCG@10", {2: 0.3})
-    assert not higher.prune(1, 0.1)
-    assert not higher.prune(2, 0.3)  # equal is not worse
-    assert Pruner("NDCG@10", {2: 0.3}).prune(2, 0.29)
-
-
-class Steps:
-    """A model stand-in whose epochs give a fixed sequence of validation values."""
-
-    def __init__(self, values):
-        self.values = values
-        self.user_factors = self.item_factors = np.zeros((1, 1))
-
-    def fit_epochs(self, train, n_users, n_items, resume=None):
-        for epoch, _ in enumerate(self.values, start=1):
-            yield EpochState(epoch, 1.0, self)
-
-    def state(self):
-        return {}
-
-    def training_state(self):
-        return {}
-
-
-def test_run_trial_stops_a_pruned_trial_and_keeps_its_best_epoch():
-    values = iter([1.0, 0.95, 0.99, 0.8, 0.7])
-    result = run_trial(Steps([0] * 5), None, lambda model: {"RMSE": next(values)}, Plateau("RMSE", patience=10),
-                       pruner=Pruner("RMSE", {3: 0.9, 4: 0.9}))
-    assert result.stop_reason == "pruned" and result.epochs_completed == 3 and result.best_epoch == 2
-    unpruned = iter([1.0, 0.95, 0.99, 0.8, 0.7])
-    result = run_trial(Steps([0] * 5), None, lambda model: {"RMSE": next(unpruned)}, Plateau("RMSE", patience=10))
-    assert result.stop_reason == "max_epochs" and result.epochs_completed == 5
-
-
-def test_grid_search_with_pruning_runs_its_expansion_in_rounds_in_order():
-    import yaml
-    from workflow_helpers import ROOT
-
-    from mfsweep.pipeline import workflow
-    from mfsweep.pipeline.config import validate
-
-    config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny_tpe.yaml").read_text())
-    trials = validate(config)
-    grid = list(trials["als-biased"].values())
-    assert workflow.in_rounds(config, "als-biased") and workflow.round_sizes(config, trials, "als-biased") == [2, 2]
-    rounds = [workflow.propose_settings(config, trials, "als-biased", r)["trials"] for r in (1, 2)]
-    assert rounds == [grid[:2], grid[2:]]
-    assert workflow.round_sizes(config, trials, "sgd-biased") == [3, 3] and trials["sgd-biased"] == {}
-    assert "als-biased" not in workflow.units(config, trials)
-    with pytest.raises(ValueError, match="round 3 is not one of its 2 rounds"):
-        workflow.propose_settings(config, trials, "als-biased", 3)
-
-
-def test_the_record_files_of_earlier_rounds_give_the_same_proposals_in_any_listing_order(tmp_path):
-    from mfsweep.io import write_parquet
-    from mfsweep.records import TrialRecord, write_records
-
-    settings = {"model": "m", "kind": "sgd-biased", "method": "tpe", "seed": 5, "size": 3, "batch": 1,
-                "max_epochs": 4, "space": SPACE, "early_stopping": {"metric": None}, "pruning": {"method": "none"}}
-    first = propose_round(settings, 1, [], pd.DataFrame(), pd.DataFrame())
-    trials, histories = results([entry["params"] for entry in first.trials])
-    records, history_files = [], []
-    for entry in first.trials:
-        for fold in (0, 1):
-            folder = tmp_path / "results" / "trials" / "d" / "s" / "m" / entry["trial"] / f"fold{fold}"
-            row = trials[(trials["trial"] == entry["trial"]) & (trials["fold"] == fold)].iloc[0]
-            write_records([TrialRecord(model="m", kind="sgd-biased", trial=entry["trial"], params=entry["params"],
-                                       max_epochs=4, selection_metric="RMSE", stop_reason=row["stop_reason"],
-                                       error=None, epochs_completed=4, best_epoch=4, train_seconds=0.0,
-                                       cpu_seconds=0.0, validation={"RMSE": row["valid.RMSE"]},
-                                       validation_seconds=0.0)], folder / "record.json")
-            write_parquet(histories[(histories["trial"] == entry["trial"]) & (histories["fold"] == fold)].drop(columns="fold"),
-                          folder / "history.parquet")
-            records.append(str(folder / "record.json"))
-            history_files.append(str(folder / "history.parquet"))
-    proposals = []
-    for order in (slice(None), slice(None, None, -1)):
-        table, history = search_jobs.earlier_results(records[order], history_files[order], [first])
-        proposals.append(propose_round(settings, 2, [first], table, history).trials)
-    assert proposals[0] == proposals[1] and len(proposals[0]) == 3
-    assert [e["proposed"] for e in proposals[0]] == [3, 4, 5]
-
-
-def test_raising_trials_adds_rounds_and_keeps_the_earlier_ones():
-    import copy
-
-    import yaml
-    from workflow_helpers import ROOT
-
-    from mfsweep.pipeline import workflow
-    from mfsweep.pipeline.config import validate
-
-    config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny_tpe.yaml").read_text())
-    raised = copy.deepcopy(config)
-    raised["models"]["sgd-biased"]["search"]["trials"] = 8
-    trials, more = validate(config), validate(raised)
-    assert workflow.round_sizes(raised, more, "sgd-biased") == [3, 3, 2]
-    for r in (1, 2):  # the same settings: Snakemake keeps these rounds and their trials
-        assert workflow.propose_settings(config, trials, "sgd-biased", r) == workflow.propose_settings(raised, more, "sgd-biased", r)

@@ -3,10 +3,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_helpers import failed
 
 from mfsweep.pipeline.config import ConfigError, load, read_yaml, validate
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT / "config" / "config.yaml"
+TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 
 
 def minimal():
@@ -355,3 +358,43 @@ def test_predictions_are_checked(tmp_path, monkeypatch):
 def validate_copy(config):
     validate(config)
     return config
+
+
+# ----- the config file, end to end ---------------------------------------------------------
+@pytest.mark.workflow
+def test_the_workflow_refuses_a_key_given_twice_in_its_config_file(tmp_path):
+    text = TINY.read_text()
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(text.replace("models:\n", "models:\n  sgd-biased: {kind: sgd}\n", 1))
+    output = failed(tmp_path, "-n", config=twice)
+    assert f"{twice}: key 'sgd-biased' is given twice in one mapping, on lines 7 and 12; keep one" in output
+
+
+@pytest.mark.workflow
+def test_the_workflow_refuses_whole_floats_and_a_text_choice_naming_the_key(tmp_path):
+    # batch: 2.0 used to end in a TypeError in the Snakefile; 'a' among tpe's choices in collect
+    config = yaml.safe_load(TINY.read_text())
+    config["models"]["sgd-biased"]["batch"] = 2.0
+    config["models"]["als-biased"].update(search={"method": "tpe", "trials": 4})
+    config["models"]["als-biased"]["params"]["regularization"] = [0.05, "a"]
+    path = tmp_path / "floats.yaml"
+    path.write_text(yaml.safe_dump(config))
+    output = failed(tmp_path, "-n", config=path)
+    assert "models.sgd-biased.batch: 2.0 is not an integer; write 2" in output
+    config["models"]["sgd-biased"]["batch"] = 2
+    path.write_text(yaml.safe_dump(config))
+    output = failed(tmp_path, "-n", config=path)
+    assert "models.als-biased: params.regularization: the value 'a' is not valid" in output
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("target, message", [
+    ("results/data/ml-1m/ratings.parquet", "'ml-1m' is not one of the datasets of this config; its datasets: ml-100k"),
+    ("results/splits/ml-100k/temporal/fold0/train.parquet",
+     "'temporal' is not one of the splits of this config; its splits: random"),
+    ("results/summary/ml-100k/random/svd/trials.parquet",
+     "'svd' is not one of the models of this config; its models: als, als-biased, wals, sgd"),
+])
+def test_a_target_outside_the_config_names_what_the_config_has(tmp_path, target, message):
+    assert message in failed(tmp_path, "-n", target, config=DEFAULT)

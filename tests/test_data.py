@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from workflow_helpers import ROOT, failed
 
 from mfsweep.data import (
     MOVIELENS,
@@ -633,3 +634,22 @@ def test_a_movielens_source_takes_the_filters(tmp_path, ml100k_zip):
     ratings = pd.read_parquet(tmp_path / "ml" / "ratings.parquet")
     assert ratings["rating"].min() == 4 and ratings.groupby("user").size().min() >= 5
     assert summary["ratings"] == len(ratings) and summary["ratings"] < 100_000
+
+
+DEFAULT = ROOT / "config" / "config.yaml"
+
+
+@pytest.mark.workflow
+def test_a_hand_placed_archive_that_is_not_the_release_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("ml-100k/u.data", "1\t1\t5\t881250949\n2\t1\t4\t881250950\n")
+        archive.writestr("ml-100k/u.item", "1|Toy Story (1995)|01-Jan-1995||\n")
+    raw = tmp_path / "resources" / "raw" / "ml-100k.zip"
+    raw.parent.mkdir(parents=True)
+    raw.write_bytes(buffer.getvalue())
+    failed(tmp_path, "--cores", "1", "results/data/ml-100k/ratings.parquet", config=DEFAULT)
+    log = (tmp_path / "logs" / "prepare" / "ml-100k.log").read_text()
+    assert "resources/raw/ml-100k.zip is not the ml-100k archive" in log
+    assert "expected 0e33842e24a9c977be4e0107933c0723 (pinned)" in log
+    assert not (tmp_path / "results" / "data" / "ml-100k" / "ratings.parquet").exists()

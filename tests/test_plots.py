@@ -1,5 +1,4 @@
 import html
-import math
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -81,40 +80,7 @@ def svg_text(path):
     return " ".join(" ".join(root.itertext()).split())
 
 
-# ----- tables --------------------------------------------------------------------------------
-def test_trial_table_marks_unusable_trials_and_averages_folds(trials):
-    table = trials_module.trial_table(trials, "RMSE").set_index("trial")
-    assert list(table["status"]) == ["ok", "ok", "ok", "ok", "diverged", "failed"]
-    assert table.loc["t02", "mean"] == pytest.approx(0.94)
-    assert (table.loc["t02", "min"], table.loc["t02", "max"]) == (0.93, 0.95)
-    assert math.isnan(table.loc["t05", "mean"]) and math.isnan(table.loc["t06", "mean"])
-    assert table.loc["t03", "epochs_completed"] == 10
-    assert trials_module.best_trial(table.reset_index(), "RMSE") == "t02"
-    assert trials_module.best_trial(table.reset_index(), "NDCG@10") == "t01"  # all tie: first in id order
-
-
-def test_tuned_parameters_are_those_with_more_than_one_value(trials):
-    assert trials_module.tuned_parameters(trials) == ["param.embedding_size", "param.learning_rate",
-                                              "param.regularization.user"]
-
-
-@pytest.mark.parametrize("name, values, space, log", [
-    ("learning_rate", [0.01, 0.02], {"learning_rate": {"loguniform": [0.001, 0.1]}}, True),
-    ("embedding_size", [4, 8], {"embedding_size": {"loguniform_int": [4, 512]}}, True),
-    ("init_std", [0.01, 0.5], {"init_std": {"uniform": [0.01, 0.5]}}, False),
-    ("regularization", [0.01, 1.0], {"regularization": [0.01, 0.1, 1.0]}, True),
-    ("embedding_size", [16, 64], {"embedding_size": [16, 64]}, False),
-    ("alpha", [0, 10, 100], {"alpha": [0, 10, 100]}, False),
-    ("regularization.user", [0.1, 1], {"regularization.user": [0.1, 1.0]}, True),
-    ("regularization.item", [0.1, 1], {"regularization": {"item": [0.1, 0.2]}}, False),
-    ("solver", ["cg", "cholesky"], {"solver": ["cg", "cholesky"]}, False),
-    ("learning_rate", [0.001, 0.1], None, True),
-    ("learning_rate", [0.01, 0.05], None, False),
-])
-def test_log_axis_follows_the_search_space(name, values, space, log):
-    assert plots.is_log_axis(name, values, space) is log
-
-
+# ----- best.json of a model ----------------------------------------------------------------
 def best_json(model, trial, rmse, seconds, folds=2):
     if trial is None:
         test = {}
@@ -128,20 +94,6 @@ def best_json(model, trial, rmse, seconds, folds=2):
             "usable_trials": 0 if trial is None else 3,
             "epochs_completed": None if trial is None else 10, "train_seconds": seconds, "cpu_seconds": seconds,
             "test": test, "validation": {}}
-
-
-def test_compare_gives_one_row_per_model_with_test_metrics_in_order():
-    frame = trials_module.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
-                           best_json("sgd-biased", "bbbbbbbbbb", 0.93, 12.0),
-                           best_json("sgd", None, None, None)])
-    assert list(frame["model"]) == ["als-biased", "sgd-biased", "sgd"]
-    metrics = [c for c in frame.columns if c.startswith("test.")]
-    assert metrics[:4] == ["test.RMSE", "test.RMSE_max", "test.RMSE_min", "test.MAE"]
-    assert metrics.index("test.NDCG") < metrics.index("test.NDCG@10") < metrics.index("test.Recall@10")
-    assert frame.loc[0, "test.RMSE"] == 0.91 and frame.loc[1, "train_seconds"] == 12.0
-    assert pd.isna(frame.loc[2, "trial"]) and math.isnan(frame.loc[2, "test.RMSE"])
-    with pytest.raises(ValueError, match="no best.json"):
-        trials_module.compare([])
 
 
 # ----- figures -------------------------------------------------------------------------------
@@ -354,7 +306,7 @@ def test_plot_jobs_write_every_figure_and_the_comparison_table(trials, history, 
         folder = tmp_path / paths.build(paths.SUMMARY, dataset="synth", split="kfold", model=model)
         write_parquet(frame.assign(model=model), folder / "trials.parquet")
         write_parquet(history_rows(frame), folder / "history.parquet")
-        write_json(select_best(frame.assign(model=model), "RMSE"), folder / "best.json")
+        write_json(select_best(frame.assign(model=model), "RMSE").to_json(), folder / "best.json")
         summaries[model] = folder
     settings = {"kind": "sgd-biased", "max_epochs": 10, "early_stopping": {"metric": None}, "params": SPACE}
     folder = summaries["sgd-biased"]
@@ -486,18 +438,6 @@ def in_rounds(trials, size=2):
     """``trials`` with proposal order t01, t02, ... in rounds of ``size``."""
     position = trials["trial"].str[1:].astype(int) - 1
     return trials.assign(round=position // size + 1, proposed=position)
-
-
-def test_search_progress_table_takes_proposal_order_and_the_best_so_far(trials):
-    progress = trials_module.search_progress(in_rounds(trials).iloc[::-1], "RMSE")
-    assert list(progress["trial"]) == ["t01", "t02", "t03", "t04", "t05", "t06"]
-    # means: t01 0.98, t02 0.94, t03 0.97, t04 0.94 (no strict gain), t05 diverged, t06 failed
-    assert progress["best"].tolist() == pytest.approx([0.98, 0.94, 0.94, 0.94, 0.94, 0.94])
-    assert progress["value"].isna().tolist() == [False] * 4 + [True] * 2
-    seconds = trials.groupby("trial")["train_seconds"].sum()
-    assert progress["total_seconds"].tolist() == pytest.approx(seconds.cumsum().tolist())
-    higher = trials_module.search_progress(in_rounds(trials), "NDCG@10")
-    assert higher["best"].tolist() == pytest.approx([0.1] * 6)
 
 
 def test_search_progress_figure_marks_rounds(trials, tmp_path):

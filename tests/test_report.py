@@ -94,7 +94,7 @@ def test_trials_are_ranked_like_select_best_with_unusable_trials_unranked_last()
     # means: t1 0.9, t2 0.8, t3 0.9 (tie with t1: trial-id order), t4 unusable
     assert list(frame["trial"]) == ["t2", "t2", "t1", "t1", "t3", "t3", "t4", "t4"]
     assert frame["rank"].tolist()[:6] == [1, 1, 2, 2, 3, 3] and frame["rank"].iloc[6:].isna().all()
-    assert frame["trial"].iloc[0] == select_best(trials, "RMSE")["trial"]
+    assert frame["trial"].iloc[0] == select_best(trials, "RMSE").trial
     assert frame["mean valid.RMSE"].tolist()[:6] == pytest.approx([0.8, 0.8, 0.9, 0.9, 0.9, 0.9])
     assert list(frame.columns[:6]) == ["rank", "trial", "fold", "mean valid.RMSE", "param.embedding_size",
                                        "param.regularization"]
@@ -103,12 +103,12 @@ def test_trials_are_ranked_like_select_best_with_unusable_trials_unranked_last()
     higher = report_jobs.ranked_trials(ndcg, "NDCG")
     assert list(higher["trial"]) == ["t2", "t2", "t1", "t1", "t3", "t3", "t4", "t4"]
     assert higher["rank"].tolist()[:6] == [1, 1, 2, 2, 3, 3] and "mean valid.NDCG" in higher
-    assert higher["trial"].iloc[0] == select_best(ndcg, "NDCG")["trial"]
+    assert higher["trial"].iloc[0] == select_best(ndcg, "NDCG").trial
 
 
 def test_trials_page_holds_every_row_and_column_with_full_sort_keys():
     trials = trial_rows()
-    best = select_best(trials, "RMSE")
+    best = select_best(trials, "RMSE").to_json()
     page = report_jobs.trials_page(trials, best, "m on synth / kfold")
     table = Tables(page).tables["trials"]
     assert len(table["rows"]) == len(trials)
@@ -126,7 +126,7 @@ def test_trials_page_holds_every_row_and_column_with_full_sort_keys():
 
 def test_best_page_lists_the_selected_configuration_and_every_metric():
     trials = trial_rows()
-    best = select_best(trials, "RMSE")
+    best = select_best(trials, "RMSE").to_json()
     best["params"]["regularization"] = {"user": 0.1, "item": 0.2}
     tables = Tables(report_jobs.best_page(best, "m on synth / kfold")).tables
     summary = [tuple(t for _, t in cells) for _, cells in tables["summary"]["rows"]]
@@ -144,7 +144,7 @@ def test_best_page_lists_the_selected_configuration_and_every_metric():
 
 def test_best_page_without_a_usable_trial_says_why():
     trials = trial_rows().assign(stop_reason="failed")
-    page = report_jobs.best_page(select_best(trials, "RMSE"), "m on synth / kfold")
+    page = report_jobs.best_page(select_best(trials, "RMSE").to_json(), "m on synth / kfold")
     assert "No usable trial among 4" in page and "failed: 8" in page
     assert "<table" not in page
 
@@ -167,7 +167,7 @@ def test_script_bodies_write_both_pages_and_log(tmp_path):
 
     trials = trial_rows()
     write_parquet(trials, tmp_path / "trials.parquet")
-    write_json(select_best(trials, "RMSE"), tmp_path / "best.json")
+    write_json(select_best(trials, "RMSE").to_json(), tmp_path / "best.json")
     wildcards = SimpleNamespace(dataset="synth", split="kfold", model="m")
     for name, body in (("trials", report_jobs.trials_table), ("best", report_jobs.best_table)):
         out, log = tmp_path / "out" / f"{name}.html", tmp_path / f"{name}.log"
@@ -424,7 +424,7 @@ def test_report_check_notices_a_missing_figure(report, chromium, tmp_path):
 @pytest.mark.report
 def test_trials_table_sorts_and_filters_in_a_browser(chromium, tmp_path):
     trials = trial_rows()
-    page = report_jobs.trials_page(trials, select_best(trials, "RMSE"), "m on synth / kfold")
+    page = report_jobs.trials_page(trials, select_best(trials, "RMSE").to_json(), "m on synth / kfold")
     path = tmp_path / "trials.html"
     path.write_text(page.replace("</body>", TABLE_PROBE + "</body>"))
     result = browse(chromium, path.as_uri(), tmp_path, "--dump-dom")

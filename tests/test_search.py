@@ -2,6 +2,7 @@ import math
 
 import pytest
 
+from mfsweep import search
 from mfsweep.search import SearchError, expand, trial_id
 
 
@@ -160,3 +161,20 @@ def test_both_bounds_of_a_distribution_are_checked_whatever_the_method(method, p
 def test_a_valid_adaptive_space_has_no_trials_before_it_runs():
     space = {"embedding_size": {"loguniform_int": [2, 64]}, "regularization": [0.05, 0.1], "damping": 5}
     assert expand(model(space, {"method": "tpe", "trials": 4, "seed": 0})) == {}
+
+
+@pytest.mark.parametrize("name, values, space, log", [
+    ("learning_rate", [0.01, 0.02], {"learning_rate": {"loguniform": [0.001, 0.1]}}, True),
+    ("embedding_size", [4, 8], {"embedding_size": {"loguniform_int": [4, 512]}}, True),
+    ("init_std", [0.01, 0.5], {"init_std": {"uniform": [0.01, 0.5]}}, False),
+    ("regularization", [0.01, 1.0], {"regularization": [0.01, 0.1, 1.0]}, True),
+    ("embedding_size", [16, 64], {"embedding_size": [16, 64]}, False),
+    ("alpha", [0, 10, 100], {"alpha": [0, 10, 100]}, False),
+    ("regularization.user", [0.1, 1], {"regularization.user": [0.1, 1.0]}, True),
+    ("regularization.item", [0.1, 1], {"regularization": {"item": [0.1, 0.2]}}, False),
+    ("solver", ["cg", "cholesky"], {"solver": ["cg", "cholesky"]}, False),
+    ("learning_rate", [0.001, 0.1], None, True),
+    ("learning_rate", [0.01, 0.05], None, False),
+])
+def test_log_axis_follows_the_search_space(name, values, space, log):
+    assert search.is_log_axis(name, values, space) is log

@@ -1,11 +1,15 @@
+import dataclasses
 import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from test_plots import best_json, in_rounds, trial_rows
 
+from mfsweep import trials as trials_module
 from mfsweep.trials import (
+    Best,
     best_row,
     collect_histories,
     collect_trials,
@@ -75,7 +79,7 @@ def test_collect_histories_adds_the_fold(trial_files):
 
 
 def test_select_best_uses_the_mean_over_folds_and_skips_unusable_trials(trial_files):
-    best = select_best(collect_trials(trial_files[0]), "RMSE")
+    best = select_best(collect_trials(trial_files[0]), "RMSE").to_json()
     # a: mean 0.96, b: mean 0.95, c: 0.90 on fold 0 but diverged on fold 1 (excluded)
     assert best["trial"] == "bbbbbbbbbb"
     assert best["objective"] == pytest.approx(0.95)
@@ -90,7 +94,7 @@ def test_select_best_uses_the_mean_over_folds_and_skips_unusable_trials(trial_fi
 def test_best_row_flattens_the_best_record_for_best_csv(trial_files, tmp_path):
     from mfsweep.io import write_csv
 
-    best = select_best(collect_trials(trial_files[0]), "RMSE")
+    best = select_best(collect_trials(trial_files[0]), "RMSE").to_json()
     row = best_row(best)
     assert row["trial"] == "bbbbbbbbbb" and row["objective"] == pytest.approx(0.95)
     assert row["valid.RMSE_min"] == 0.93 and row["test.RMSE"] == best["test"]["RMSE"]
@@ -99,7 +103,7 @@ def test_best_row_flattens_the_best_record_for_best_csv(trial_files, tmp_path):
     back = pd.read_csv(tmp_path / "best.csv")
     assert back.loc[0, "trial"] == "bbbbbbbbbb" and back.loc[0, "valid.RMSE_max"] == 0.97
     failed = best_row(select_best(collect_trials([(0, metrics("aaaaaaaaaa", {"embedding_size": 8}, None, None,
-                                                                      stop="failed"))]), "RMSE"))
+                                                                      stop="failed"))]), "RMSE").to_json())
     assert failed["trial"] is None and failed["reasons.failed"] == 1
 
 
@@ -109,14 +113,26 @@ def test_select_best_maximizes_ranking_metrics():
         record = metrics(trial, {"embedding_size": 8}, 1.0, 1.0)
         record["validation"]["NDCG"] = ndcg
         records.append((0, record))
-    assert select_best(collect_trials(records), "NDCG")["trial"] == "bbbbbbbbbb"
+    assert select_best(collect_trials(records), "NDCG").trial == "bbbbbbbbbb"
 
 
 def test_select_best_with_no_usable_trial_says_why():
     record = metrics("aaaaaaaaaa", {"embedding_size": 8}, None, None, stop="failed")
-    best = select_best(collect_trials([(0, record)]), "RMSE")
+    best = select_best(collect_trials([(0, record)]), "RMSE").to_json()
     assert best["trial"] is None and best["usable_trials"] == 0
     assert best["reasons"] == {"failed": 1}
+
+
+def test_a_usable_and_an_unusable_best_fill_one_key_set(trial_files):
+    usable = select_best(collect_trials(trial_files[0]), "RMSE").to_json()
+    record = metrics("aaaaaaaaaa", {"embedding_size": 8}, None, None, stop="failed")
+    unusable = select_best(collect_trials([(0, record), (1, record)]), "RMSE").to_json()
+    keys = [f.name for f in dataclasses.fields(Best)]
+    assert list(unusable) == keys and list(usable) == [k for k in keys if k != "reasons"]
+    assert list(usable) == ["model", "kind", "trial", "selection_metric", "objective", "trials", "usable_trials",
+                            "folds", "params", "epochs_completed", "stop_reason", "train_seconds", "cpu_seconds",
+                            "validation", "test"]  # best.json and the columns of best.csv, as before
+    assert unusable["folds"] is None and unusable["reasons"] == {"failed": 2}
 
 
 def test_a_trial_missing_its_metric_on_a_fold_is_not_ranked():
@@ -124,14 +140,14 @@ def test_a_trial_missing_its_metric_on_a_fold_is_not_ranked():
     trials = collect_trials([(0, metrics("aaaaaaaaaa", {"embedding_size": 8}, 0.5, 0.5)), (1, partial),
                              (0, metrics("bbbbbbbbbb", {"embedding_size": 16}, 0.9, 0.9)),
                              (1, metrics("bbbbbbbbbb", {"embedding_size": 16}, 0.9, 0.9))])
-    assert select_best(trials, "RMSE")["trial"] == "bbbbbbbbbb"
+    assert select_best(trials, "RMSE").trial == "bbbbbbbbbb"
     assert list(ranked_rows(trials, "RMSE")["rank"].astype(object).fillna(0)) == [1, 1, 0, 0]
 
 
 def test_ranked_rows_follow_the_ranking_of_select_best(trial_files):
     trials = collect_trials(trial_files[0])
     rows = ranked_rows(trials, "RMSE")
-    assert rows["trial"].iloc[0] == select_best(trials, "RMSE")["trial"]
+    assert rows["trial"].iloc[0] == select_best(trials, "RMSE").trial
     ranks = rows.groupby("trial")["rank"].first()
     assert (ranks["bbbbbbbbbb"], ranks["aaaaaaaaaa"]) == (1, 2) and pd.isna(ranks["cccccccccc"])
     assert rows["mean valid.RMSE"].iloc[0] == pytest.approx(0.95)
@@ -231,3 +247,50 @@ def test_search_progress_without_rungs_is_a_trial_a_row_with_its_epochs():
     assert progress["epochs"].tolist() == [6, 2] and progress["total_epochs"].tolist() == [6, 8]
     assert progress["value"].tolist() == pytest.approx([0.75, 0.9])
     assert search_progress(trials, "RMSE").equals(progress)
+
+# ----- the tables of tests/test_plots.py's trials ------------------------------------------
+@pytest.fixture
+def trials():
+    return trial_rows()
+
+
+def test_trial_table_marks_unusable_trials_and_averages_folds(trials):
+    table = trials_module.trial_table(trials, "RMSE").set_index("trial")
+    assert list(table["status"]) == ["ok", "ok", "ok", "ok", "diverged", "failed"]
+    assert table.loc["t02", "mean"] == pytest.approx(0.94)
+    assert (table.loc["t02", "min"], table.loc["t02", "max"]) == (0.93, 0.95)
+    assert math.isnan(table.loc["t05", "mean"]) and math.isnan(table.loc["t06", "mean"])
+    assert table.loc["t03", "epochs_completed"] == 10
+    assert trials_module.best_trial(table.reset_index(), "RMSE") == "t02"
+    assert trials_module.best_trial(table.reset_index(), "NDCG@10") == "t01"  # all tie: first in id order
+
+
+def test_tuned_parameters_are_those_with_more_than_one_value(trials):
+    assert trials_module.tuned_parameters(trials) == ["param.embedding_size", "param.learning_rate",
+                                              "param.regularization.user"]
+
+
+def test_compare_gives_one_row_per_model_with_test_metrics_in_order():
+    frame = trials_module.compare([best_json("als-biased", "aaaaaaaaaa", 0.91, 3.0),
+                           best_json("sgd-biased", "bbbbbbbbbb", 0.93, 12.0),
+                           best_json("sgd", None, None, None)])
+    assert list(frame["model"]) == ["als-biased", "sgd-biased", "sgd"]
+    metrics = [c for c in frame.columns if c.startswith("test.")]
+    assert metrics[:4] == ["test.RMSE", "test.RMSE_max", "test.RMSE_min", "test.MAE"]
+    assert metrics.index("test.NDCG") < metrics.index("test.NDCG@10") < metrics.index("test.Recall@10")
+    assert frame.loc[0, "test.RMSE"] == 0.91 and frame.loc[1, "train_seconds"] == 12.0
+    assert pd.isna(frame.loc[2, "trial"]) and math.isnan(frame.loc[2, "test.RMSE"])
+    with pytest.raises(ValueError, match="no best.json"):
+        trials_module.compare([])
+
+
+def test_search_progress_table_takes_proposal_order_and_the_best_so_far(trials):
+    progress = trials_module.search_progress(in_rounds(trials).iloc[::-1], "RMSE")
+    assert list(progress["trial"]) == ["t01", "t02", "t03", "t04", "t05", "t06"]
+    # means: t01 0.98, t02 0.94, t03 0.97, t04 0.94 (no strict gain), t05 diverged, t06 failed
+    assert progress["best"].tolist() == pytest.approx([0.98, 0.94, 0.94, 0.94, 0.94, 0.94])
+    assert progress["value"].isna().tolist() == [False] * 4 + [True] * 2
+    seconds = trials.groupby("trial")["train_seconds"].sum()
+    assert progress["total_seconds"].tolist() == pytest.approx(seconds.cumsum().tolist())
+    higher = trials_module.search_progress(in_rounds(trials), "NDCG@10")
+    assert higher["best"].tolist() == pytest.approx([0.1] * 6)

@@ -39,3 +39,10 @@ def summary(workdir: Path, model: str, dataset: str = "synth", split: str = "kfo
 def round_file(workdir: Path, model: str, r: int, dataset: str = "synth", split: str = "kfold") -> Path:
     """The trials round ``r`` of a model searched in rounds proposed."""
     return workdir / "results" / "search" / dataset / split / model / f"round{r}.json"
+
+
+def failed(workdir: Path, *args: str, config: Path | None = None) -> str:
+    """What a snakemake run that must fail prints (a dry run prints its errors to stdout)."""
+    result = snakemake(workdir, *args, config=config, check=False)
+    assert result.returncode != 0, result.stderr[-3000:]
+    return result.stdout + result.stderr

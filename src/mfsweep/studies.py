@@ -1,19 +1,33 @@
-"""Optuna studies built from a sweep's trials, whatever search made them (grid, random
-or adaptive), and what is read from them: the importance of each tuned parameter.
+"""Optuna trials and studies built from a sweep's trials, whatever search made them (grid,
+random or adaptive), and what is read from them: the importance of each tuned parameter.
 
-A study holds one Optuna trial per mfsweep trial: its tuned parameters, with the
-distributions of the model's search space (``settings["params"]``), and its mean
-validation metric over folds, its state and value decided by ``adaptive.trial_state``
-(as in the Optuna storage and the samplers' replay): a pruned trial is ``PRUNED`` with
-its value; trials that diverged or failed are failed Optuna trials, so the study counts
-them but no evaluator reads them.
+``frozen_trials`` is the one converter from a sweep's results to Optuna trials: the
+samplers' replay (``adaptive.study_trials``), the Optuna storage ``optuna.db`` and the
+importance all read what it gives. One Optuna trial per mfsweep trial, with:
+
+- its parameters, each with the distribution ``distribution`` decides: the model's
+  search space (``settings["params"]``) where it has the parameter, else inferred from
+  the values taken, widened in both cases to hold every value taken;
+- its state and value (``trial_state``): ``COMPLETE`` with its selection value (the mean
+  over folds of the validation metric at the kept epoch); ``PRUNED`` when any fold was
+  pruned, as Optuna means it (stopped early), with the same selection value, the one
+  ``select_best`` ranks it by (so the dashboard shows it); ``FAIL`` when any fold failed
+  or diverged, or it has no value, so a study counts it but no evaluator reads it. The
+  samplers never read a pruned trial's value: TPE ranks pruned trials by their last
+  intermediate value, GPSampler reads complete trials only; so the value changes no
+  proposal;
+- its intermediate values (with histories): the mean over folds of the metric at each
+  epoch every fold of the trial reached;
+- user attributes: ``trial`` (the mfsweep trial id), and ``round`` and ``proposed`` where
+  the trials have them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.distributions import (
@@ -26,17 +40,46 @@ from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 from optuna.trial import FrozenTrial, TrialState, create_trial
 from scipy.stats import spearmanr
 
-from mfsweep.adaptive import direction, distribution_of, new_study, trial_state
-from mfsweep.values import is_number, plain
 from mfsweep.search import is_distribution, is_log_axis, space_entry
-from mfsweep.trials import PARAM, trial_table, tuned_parameters, usable
+from mfsweep.trials import PARAM, UNUSABLE, lower_is_better, trial_table, tuned_parameters, usable
+from mfsweep.values import is_number, plain
 
 #: The fewest usable trials an importance is computed from.
 MIN_TRIALS = 4
+#: The columns of a trial table that say when a trial was proposed, kept as user attributes.
+ORDER_ATTRS = ("round", "proposed")
 
 
 class ImportanceError(ValueError):
     """Importance cannot be computed from these trials; the message says why."""
+
+
+# ----- studies ------------------------------------------------------------------------------
+def direction(metric: str) -> str:
+    return "minimize" if lower_is_better(metric) else "maximize"
+
+
+def new_study(direction_name: str, **options) -> optuna.Study:
+    """``optuna.create_study`` without its "a new study created" line: Optuna's log level is
+    raised for the call only, and restored."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.create_study(direction=direction_name, **options)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+# ----- distributions ------------------------------------------------------------------------
+def distribution_of(entry) -> BaseDistribution:
+    """The Optuna distribution of one searched axis: ``loguniform`` -> float on a log scale,
+    ``loguniform_int`` -> int on a log scale, ``uniform`` -> float, a list -> categorical."""
+    if isinstance(entry, list):
+        return CategoricalDistribution(entry)
+    (kind, (low, high)), = entry.items()
+    if kind == "loguniform_int":
+        return IntDistribution(math.ceil(low), math.floor(high), log=True)
+    return FloatDistribution(float(low), float(high), log=kind == "loguniform")
 
 
 def distribution(name: str, values: pd.Series, space: Mapping | None = None) -> BaseDistribution:
@@ -46,7 +89,8 @@ def distribution(name: str, values: pd.Series, space: Mapping | None = None) -> 
     ``uniform`` -> FloatDistribution, a list (a grid axis or a choice) -> Categorical
     over the list. Without a space entry: numbers -> a range over the values taken
     (log when they are > 0 and span 10x or more), other values -> Categorical. Bounds
-    are widened to the values taken, so a value rounded at sampling always fits.
+    are widened to the values taken, so a value rounded at sampling always fits; when
+    every value fits, the space's distribution is returned unchanged.
     """
     entry = space_entry(space, name)
     taken = [plain(v) for v in values.dropna().unique()]
@@ -56,6 +100,13 @@ def distribution(name: str, values: pd.Series, space: Mapping | None = None) -> 
         integer = all(isinstance(v, int) for v in taken)
         return _range(integer, min(taken), max(taken), is_log_axis(name, taken))
     return CategoricalDistribution(sorted(taken, key=str))
+
+
+def fits(dist: BaseDistribution, value) -> bool:
+    """Whether ``value`` is one of a categorical's choices, or lies within a range's bounds."""
+    if isinstance(dist, CategoricalDistribution):
+        return value in dist.choices
+    return dist.low <= value <= dist.high
 
 
 def _widened(dist: BaseDistribution, taken: list) -> BaseDistribution:
@@ -71,24 +122,77 @@ def _range(integer: bool, low, high, log: bool) -> BaseDistribution:
     return FloatDistribution(float(low), float(high), log=log)
 
 
+# ----- results to Optuna trials -------------------------------------------------------------
+def frozen_trials(trials: pd.DataFrame, metric: str, parameters: Iterable[str], space: Mapping | None = None,
+                  histories: pd.DataFrame | None = None, order: Iterable[str] | None = None) -> list[FrozenTrial]:
+    """One Optuna trial per trial of ``trials`` (one row a trial x fold), valued by mean
+    validation ``metric``: see the module's docstring.
+
+    ``parameters`` are the parameter names (without ``param.``) to include, a trial
+    holding those it has a value of; ``histories`` (one row an epoch of a trial x fold)
+    give the intermediate values; ``order`` is the trial ids in the order to give
+    (default: trial-id order).
+    """
+    table = trial_table(trials, metric).set_index("trial")
+    empty = pd.Series(dtype=object)
+    dists = {name: distribution(name, table.get(f"{PARAM}{name}", empty), space) for name in parameters}
+    steps = intermediate_values(histories, trials, metric) if histories is not None else {}
+    reasons = trials.groupby("trial")["stop_reason"]
+    attrs = trials.groupby("trial")[[c for c in ORDER_ATTRS if c in trials]].first()
+    out = []
+    for trial in table.index if order is None else order:
+        row = table.loc[trial]
+        params = {name: _value(row[f"{PARAM}{name}"], dist) for name, dist in dists.items()
+                  if f"{PARAM}{name}" in row and pd.notna(row[f"{PARAM}{name}"])}
+        state, value = trial_state(reasons.get_group(trial), row["mean"])
+        out.append(create_trial(
+            state=state, value=value, params=params, distributions={name: dists[name] for name in params},
+            intermediate_values=steps.get(trial, {}),
+            user_attrs={"trial": str(trial), **{c: int(v) for c, v in attrs.loc[trial].items()}}))
+    return out
+
+
+def trial_state(stop_reasons: pd.Series, mean: float) -> tuple[TrialState, float | None]:
+    """The Optuna state and value of a trial from its folds' stop reasons and its mean
+    validation value over folds (NaN when unusable): see the module's docstring."""
+    reasons = set(stop_reasons)
+    if reasons & set(UNUSABLE) or not np.isfinite(mean):
+        return TrialState.FAIL, None
+    return (TrialState.PRUNED if "pruned" in reasons else TrialState.COMPLETE), float(mean)
+
+
+def _value(value, dist: BaseDistribution):
+    """A parameter's value as its distribution holds it: an int, a float, or the equal choice."""
+    value = plain(value)
+    if isinstance(dist, IntDistribution):
+        return int(value)
+    if isinstance(dist, FloatDistribution):
+        return float(value)
+    return next((choice for choice in dist.choices if choice == value), value)
+
+
+def intermediate_values(histories: pd.DataFrame, trials: pd.DataFrame, metric: str) -> dict[str, dict[int, float]]:
+    """trial -> epoch -> mean over folds of ``metric``, at each epoch every fold of the trial reached."""
+    if histories.empty or metric not in histories:
+        return {}
+    folds = trials.groupby("trial")["fold"].nunique()
+    grouped = histories.dropna(subset=[metric]).groupby(["trial", "epoch"])[metric].agg(["mean", "count"])
+    out: dict[str, dict[int, float]] = {}
+    for (trial, epoch), (mean, count) in grouped.iterrows():
+        if trial in folds and count == folds[trial] and math.isfinite(mean):
+            out.setdefault(trial, {})[int(epoch)] = float(mean)
+    return out
+
+
 def study_from_trials(trials: pd.DataFrame, metric: str, space: Mapping | None = None,
                       parameters: list[str] | None = None) -> optuna.Study:
-    """An in-memory Optuna study of ``trials`` (one row a trial x fold), valued by mean validation ``metric``.
+    """An in-memory Optuna study of ``trials`` (``frozen_trials``, in trial-id order).
 
     ``parameters`` are the ``param.`` columns to include (default: the tuned ones).
-    Each Optuna trial carries the mfsweep trial id as user attribute ``trial``.
     """
-    table = trial_table(trials, metric)
     columns = tuned_parameters(trials) if parameters is None else list(parameters)
-    distributions = {c.removeprefix(PARAM): distribution(c.removeprefix(PARAM), table[c], space) for c in columns}
     study = new_study(direction(metric))
-    reasons = trials.groupby("trial")["stop_reason"]
-    for _, row in table.iterrows():
-        params = {c.removeprefix(PARAM): plain(row[c]) for c in columns if pd.notna(row[c])}
-        state, value = trial_state(reasons.get_group(row["trial"]), row["mean"])
-        study.add_trial(create_trial(
-            state=state, value=value, params=params, distributions={name: distributions[name] for name in params},
-            user_attrs={"trial": str(row["trial"]), "status": str(row["status"])}))
+    study.add_trials(frozen_trials(trials, metric, [c.removeprefix(PARAM) for c in columns], space))
     return study
 
 

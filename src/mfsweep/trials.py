@@ -9,6 +9,7 @@ from records (one row a trial x fold, one row a trial), ranked in one place.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -321,35 +322,68 @@ def _rung_trainings(trials: pd.DataFrame, histories: pd.DataFrame, metric: str) 
     return frame.sort_values(["round", "proposed"], kind="stable", ignore_index=True)
 
 
-def select_best(trials: pd.DataFrame, metric: str) -> dict:
-    """The trial ranked first by its mean validation ``metric`` over folds.
+@dataclass
+class Best:
+    """The best trial of a model (``best.json``), in the shape of a tuning service's final
+    result: the trial, its params, its mean validation and test metrics over folds with
+    their min and max, and its fit cost.
 
-    Returns the shape of a tuning service's final result: the trial, its params, its
-    mean validation and test metrics over folds with their min and max, and its fit
-    cost; ``None`` values where no trial is usable.
+    Where no trial is usable, the trial's fields are ``None`` (``validation`` and ``test``
+    empty) and ``reasons`` counts the stop reasons of the trial x fold runs (why none is);
+    it is left out of the file for a usable trial.
     """
+
+    model: str
+    kind: str
+    trial: str | None
+    selection_metric: str
+    objective: float | None
+    trials: int
+    usable_trials: int
+    folds: int | None
+    params: dict | None
+    epochs_completed: int | None
+    stop_reason: str | None
+    train_seconds: float | None
+    cpu_seconds: float | None
+    validation: dict
+    test: dict
+    reasons: dict | None = None
+
+    def to_json(self) -> dict:
+        """The fields as ``best.json`` holds them (``reasons`` only when no trial is usable)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.reasons is None:
+            del out["reasons"]
+        return out
+
+
+def select_best(trials: pd.DataFrame, metric: str) -> Best:
+    """The trial ranked first by its mean validation ``metric`` over folds (see ``Best``)."""
     ranked = rank(trial_table(trials, metric), metric)
+    first = trials.iloc[0]
+    count = int(trials["trial"].nunique())
     if ranked.empty:
-        return _no_best(trials, metric)
+        return Best(model=first["model"], kind=first["kind"], trial=None, selection_metric=metric, objective=None,
+                    trials=count, usable_trials=0, folds=None, params=None, epochs_completed=None,
+                    stop_reason=None, train_seconds=None, cpu_seconds=None, validation={}, test={},
+                    reasons=trials["stop_reason"].value_counts().to_dict())
     best = ranked["trial"].iloc[0]
     rows = trials[trials["trial"] == best]
     first = rows.iloc[0]
-    return {
-        "model": first["model"], "kind": first["kind"], "trial": best,
-        "selection_metric": metric, "objective": float(ranked["mean"].iloc[0]),
-        "trials": int(trials["trial"].nunique()), "usable_trials": int(len(ranked)),
-        "folds": int(len(rows)),
-        "params": nest_params(first.to_dict(), prefix=PARAM),
-        "epochs_completed": int(rows["epochs_completed"].max()),
-        "stop_reason": str(rows["stop_reason"].value_counts().index[0]),
-        "train_seconds": float(rows["train_seconds"].mean()),
-        "cpu_seconds": float(rows["cpu_seconds"].mean()),
-        **{name: _summary(rows, prefix) for name, prefix in (("validation", VALID), ("test", TEST))},
-    }
+    return Best(
+        model=first["model"], kind=first["kind"], trial=best, selection_metric=metric,
+        objective=float(ranked["mean"].iloc[0]), trials=count, usable_trials=int(len(ranked)),
+        folds=int(len(rows)), params=nest_params(first.to_dict(), prefix=PARAM),
+        epochs_completed=int(rows["epochs_completed"].max()),
+        stop_reason=str(rows["stop_reason"].value_counts().index[0]),
+        train_seconds=float(rows["train_seconds"].mean()), cpu_seconds=float(rows["cpu_seconds"].mean()),
+        validation=_summary(rows, VALID), test=_summary(rows, TEST),
+    )
 
 
 def best_row(best: Mapping) -> dict:
-    """``select_best``'s record as one flat row (``best.csv``): its scalars, then ``param.*``,
+    """``best.json`` (``Best.to_json()``) as one flat row (``best.csv``): its scalars, then ``param.*``,
     ``valid.*`` and ``test.*``; other mappings (a failed model's stop reasons) as
     ``reasons.<reason>``."""
     row = {key: value for key, value in best.items() if not isinstance(value, Mapping)}
@@ -359,15 +393,6 @@ def best_row(best: Mapping) -> dict:
         row.update({f"{prefix}{metric}": values[metric] for metric in sorted(values, key=metric_order)})
     row.update({f"reasons.{reason}": count for reason, count in (best.get("reasons") or {}).items()})
     return row
-
-
-def _no_best(trials: pd.DataFrame, metric: str) -> dict:
-    first = trials.iloc[0]
-    return {"model": first["model"], "kind": first["kind"], "trial": None, "selection_metric": metric,
-            "objective": None, "trials": int(trials["trial"].nunique()), "usable_trials": 0,
-            "params": None, "epochs_completed": None, "stop_reason": None, "train_seconds": None,
-            "cpu_seconds": None, "validation": {}, "test": {},
-            "reasons": trials["stop_reason"].value_counts().to_dict()}
 
 
 def _summary(rows: pd.DataFrame, prefix: str) -> dict:

@@ -274,7 +274,7 @@ def select_best(snakemake) -> None:
     with job(snakemake):
         trials = read_parquet(snakemake.input[0])
         metric = model_metric(snakemake.params.settings)
-        best = best_of(trials, metric)
+        best = best_of(trials, metric).to_json()
         write_json(best, snakemake.output.best)
         write_csv(pd.DataFrame([best_row(best)]), snakemake.output.best_csv)
         log.info("best trial %s: %s %s", best["trial"], metric, best["objective"])

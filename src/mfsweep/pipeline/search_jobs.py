@@ -105,7 +105,8 @@ def write_study(trials: pd.DataFrame, histories: pd.DataFrame, settings: dict, p
     """Every trial of a sweep to an Optuna SQLite storage (study named after the model); returns the count."""
     import optuna
 
-    from mfsweep.adaptive import direction, new_study, study_trials
+    from mfsweep.adaptive import study_trials
+    from mfsweep.studies import direction, new_study
 
     metric = model_metric(settings)
     frozen = study_trials(trials, histories, metric, settings["params"])

@@ -1,42 +1,16 @@
-"""A careless user's mistakes, end to end: each is refused naming the file or key and what to do."""
+"""Damaged files, end to end: a cut or empty file is refused naming it and what to do (mfsweep.io)."""
 
-import io
 import shutil
-import zipfile
 
 import pytest
 import yaml
-from workflow_helpers import ROOT, snakemake
+from workflow_helpers import ROOT, failed, snakemake
 
 pytestmark = pytest.mark.workflow
 
-DEFAULT = ROOT / "config" / "config.yaml"
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 
 
-def failed(workdir, *args, config=None):
-    """What a snakemake run that must fail prints (a dry run prints its errors to stdout)."""
-    result = snakemake(workdir, *args, config=config, check=False)
-    assert result.returncode != 0, result.stderr[-3000:]
-    return result.stdout + result.stderr
-
-
-def test_a_hand_placed_archive_that_is_not_the_release_is_refused(tmp_path):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("ml-100k/u.data", "1\t1\t5\t881250949\n2\t1\t4\t881250950\n")
-        archive.writestr("ml-100k/u.item", "1|Toy Story (1995)|01-Jan-1995||\n")
-    raw = tmp_path / "resources" / "raw" / "ml-100k.zip"
-    raw.parent.mkdir(parents=True)
-    raw.write_bytes(buffer.getvalue())
-    failed(tmp_path, "--cores", "1", "results/data/ml-100k/ratings.parquet", config=DEFAULT)
-    log = (tmp_path / "logs" / "prepare" / "ml-100k.log").read_text()
-    assert "resources/raw/ml-100k.zip is not the ml-100k archive" in log
-    assert "expected 0e33842e24a9c977be4e0107933c0723 (pinned)" in log
-    assert not (tmp_path / "results" / "data" / "ml-100k" / "ratings.parquet").exists()
-
-
-# ----- damaged files ------------------------------------------------------------------------
 def one_trial_config(tmp_path):
     """tiny.yaml cut to one trial on one fold."""
     config = yaml.safe_load(TINY.read_text())
@@ -119,40 +93,3 @@ def test_an_empty_parquet_file_of_the_user_is_named_while_planning(tmp_path):
     stderr = failed(tmp_path, "-n", config=path)
     assert "mine.parquet cannot be read as a parquet table: it is damaged or incomplete" in stderr
     assert "mine.parquet is not a file this workflow makes: replace it with a whole copy" in stderr
-
-
-# ----- config files -------------------------------------------------------------------------
-def test_the_workflow_refuses_a_key_given_twice_in_its_config_file(tmp_path):
-    text = TINY.read_text()
-    twice = tmp_path / "twice.yaml"
-    twice.write_text(text.replace("models:\n", "models:\n  sgd-biased: {kind: sgd}\n", 1))
-    output = failed(tmp_path, "-n", config=twice)
-    assert f"{twice}: key 'sgd-biased' is given twice in one mapping, on lines 7 and 12; keep one" in output
-
-
-def test_the_workflow_refuses_whole_floats_and_a_text_choice_naming_the_key(tmp_path):
-    # batch: 2.0 used to end in a TypeError in the Snakefile; 'a' among tpe's choices in collect
-    config = yaml.safe_load(TINY.read_text())
-    config["models"]["sgd-biased"]["batch"] = 2.0
-    config["models"]["als-biased"].update(search={"method": "tpe", "trials": 4})
-    config["models"]["als-biased"]["params"]["regularization"] = [0.05, "a"]
-    path = tmp_path / "floats.yaml"
-    path.write_text(yaml.safe_dump(config))
-    output = failed(tmp_path, "-n", config=path)
-    assert "models.sgd-biased.batch: 2.0 is not an integer; write 2" in output
-    config["models"]["sgd-biased"]["batch"] = 2
-    path.write_text(yaml.safe_dump(config))
-    output = failed(tmp_path, "-n", config=path)
-    assert "models.als-biased: params.regularization: the value 'a' is not valid" in output
-    assert not (tmp_path / "results").exists()
-
-
-@pytest.mark.parametrize("target, message", [
-    ("results/data/ml-1m/ratings.parquet", "'ml-1m' is not one of the datasets of this config; its datasets: ml-100k"),
-    ("results/splits/ml-100k/temporal/fold0/train.parquet",
-     "'temporal' is not one of the splits of this config; its splits: random"),
-    ("results/summary/ml-100k/random/svd/trials.parquet",
-     "'svd' is not one of the models of this config; its models: als, als-biased, wals, sgd"),
-])
-def test_a_target_outside_the_config_names_what_the_config_has(tmp_path, target, message):
-    assert message in failed(tmp_path, "-n", target, config=DEFAULT)
