@@ -28,6 +28,7 @@ pytestmark = pytest.mark.cluster
 CLUSTER = ROOT / "tests" / "cluster"
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 TINY_TPE = ROOT / "tests" / "configs" / "tiny_tpe.yaml"
+TINY_HYPERBAND = ROOT / "tests" / "configs" / "tiny_hyperband.yaml"
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 # This cluster has no accounting database, so sacct answers nothing: poll with squeue
 # (MinJobAge=300 keeps finished jobs listed), early and often for seconds-long jobs.
@@ -99,6 +100,11 @@ def runs(slurm, tmp_path_factory):
 @pytest.fixture(scope="module")
 def tpe_runs(slurm, tmp_path_factory):
     return local_and_slurm_runs(tmp_path_factory, TINY_TPE)
+
+
+@pytest.fixture(scope="module")
+def halving_runs(slurm, tmp_path_factory):
+    return local_and_slurm_runs(tmp_path_factory, TINY_HYPERBAND)
 
 
 def check_submissions(cluster: Path, log: str, jobs: dict[str, int]) -> None:
@@ -176,3 +182,21 @@ def test_rounds_and_pruning_equal_a_local_run(tpe_runs):
         assert_same_table(local, cluster, model, "history.parquet")
     stops = pd.concat(pd.read_parquet(summary(cluster, m) / "trials.parquet") for m in MODELS)["stop_reason"]
     assert (stops == "pruned").any() and (stops != "pruned").any()
+
+
+def test_a_halving_search_has_the_rounds_and_results_of_a_local_run(halving_runs):
+    """Hyperband and successive halving through sbatch: every rung's round file (its promotions),
+    the trials and every epoch equal the local run's on one core."""
+    local, cluster, log = halving_runs
+    rounds = {"sgd-biased": 6, "als-biased": 3}   # tiny_hyperband.yaml: the rungs of each search
+    for model, count in rounds.items():
+        for r in range(1, count + 1):
+            assert round_file(cluster, model, r).read_text() == round_file(local, model, r).read_text()
+        assert not round_file(cluster, model, count + 1).exists()
+        trials = assert_same_table(local, cluster, model, "trials.parquet")
+        assert "rung" in set(trials["stop_reason"])
+        assert_same_table(local, cluster, model, "history.parquet")
+    slurm_logs = cluster / ".snakemake" / "slurm_logs"
+    submitted = {path.relative_to(slurm_logs).parts[0] for path in slurm_logs.rglob("*.log")}
+    assert any("train_rung" in name for name in submitted), submitted   # the rungs' trains went through sbatch
+
