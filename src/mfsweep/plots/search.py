@@ -59,7 +59,7 @@ def _progress_lines(row, model: str, progress: pd.DataFrame, color) -> None:
     for ax, (x, _) in zip(row, PROGRESS_AXES):
         ax.scatter(progress[x], progress["value"], s=10, alpha=0.3, color=color, zorder=2)
         ax.plot(progress[x], progress["best"], drawstyle="steps-post", color=color, lw=1.6, zorder=3,
-                label=(f"{model} ({len(progress)} trial{plural(len(progress))}, "
+                label=(f"{model} ({progress['trial'].nunique()} trial{plural(progress['trial'].nunique())}, "
                        f"{progress['round'].nunique()} round{plural(progress['round'].nunique())})") if ax is row[0] else None)
         closing = progress[progress["trials"].isin(ends)]
         ax.plot(closing[x], closing["best"], ls="none", marker="|", ms=14, mew=2, color=color, zorder=4,
