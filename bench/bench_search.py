@@ -11,9 +11,9 @@ all of ML-100K's). For every model, method and seed the search runs exactly as t
 workflow's rounds do (mfsweep.rounds.propose_round, then
 mfsweep.pipeline.jobs.train_trial for each trial of the round), without pruning and
 with median pruning (min_epochs 3); random search draws the same trials as the
-workflow's ``random`` method with that seed. ``tpe-batch`` is tpe with the sampler options
-of ``sampler_options`` below (``n_startup_trials`` a round: the second round is already
-modelled). ``--reuse`` reads the trial rows of an earlier run and runs only the searches
+workflow's ``random`` method with that seed. ``tpe-batch`` and ``tpe-batch-noliar`` are tpe
+with the options of ``sampler_options`` below (``n_startup_trials`` a round: the second
+round is already modelled; without the constant liar). ``--reuse`` reads the trial rows of an earlier run and runs only the searches
 (model, method, seed, pruning) missing there; the output holds both.
 
 Printed, per model and method (means over the seeds):
@@ -55,7 +55,7 @@ EVALUATION = {"validation_cutoffs": [10], "relevance_threshold": None, "validati
 MEDIAN = {"method": "median", "percentile": 25, "min_epochs": 3}
 NONE = {"method": "none", "percentile": 25, "min_epochs": 3}
 #: The bench's methods and the workflow's search method each one runs.
-METHODS = {"random": "random", "tpe": "tpe", "tpe-batch": "tpe", "gp": "gp"}
+METHODS = {"random": "random", "tpe": "tpe", "tpe-batch": "tpe", "tpe-batch-noliar": "tpe", "gp": "gp"}
 OUT = ROOT / "bench" / "results" / "search.parquet"
 #: The columns that name one search in the trial rows.
 SEARCH_KEY = ["model", "method", "seed", "pruning"]
@@ -68,18 +68,19 @@ def settings(model: str, method: str, seed: int, trials: int, round_size: int, p
     out = {"model": model, "kind": model, "method": METHODS[method], "variant": method, "seed": seed, "batch": 1,
            "max_epochs": spec["max_epochs"], "space": spec["params"], "early_stopping": STOPPING,
            "pruning": pruning, "round_size": round_size, "total": trials}
-    if method == "tpe-batch":
-        out["sampler_options"] = sampler_options(round_size)
+    if method.startswith("tpe-batch"):
+        out["sampler_options"] = sampler_options(method, round_size)
     if method == "random":
         out["expansion"] = expand({"kind": model, "search": {"method": "random", "trials": trials, "seed": seed},
                                    "params": spec["params"], "max_epochs": spec["max_epochs"]})
     return out
 
 
-def sampler_options(round_size: int) -> dict:
+def sampler_options(method: str, round_size: int) -> dict:
     """tpe-batch: a round's asks count each other as the worst results, parameters modelled
-    jointly, random for the first round only."""
-    return {"constant_liar": True, "multivariate": True, "n_startup_trials": round_size}
+    jointly, random for the first round only; tpe-batch-noliar: the same, but the asks of a
+    round ignore each other."""
+    return {"constant_liar": method != "tpe-batch-noliar", "multivariate": True, "n_startup_trials": round_size}
 
 
 def run_search(config: dict) -> pd.DataFrame:
