@@ -22,7 +22,8 @@ Printed, per model and method (means over the seeds):
   same seed (the target: tpe at most half the budget);
 - ``epochs``: epochs trained, without and with pruning, the cut, and how far the final
   best with pruning is from the best without (the target: >= 40 % fewer epochs, best
-  within 0.001).
+  within 0.001);
+then, one row a search, its best after half the trials and at the end, and its ``reach``.
 The trial rows go to bench/results/search.parquet (one row a trial), the mean best
 value so far against trials and against epochs trained to bench/results/search.svg.
 """
