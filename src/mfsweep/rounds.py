@@ -77,7 +77,7 @@ def propose_round(settings: dict, round_index: int, rounds: list[RoundFile], tri
     else:
         history = study_trials(trials, histories, metric, settings["space"]) if len(trials) else []
         proposals = propose(settings["space"], history, settings["method"], settings["seed"], settings["size"],
-                            round_index, metric)
+                            round_index, metric, settings.get("sampler_options"))
     start = sum(len(r.trials) for r in rounds)
     entries = [{"trial": trial_id(params), "proposed": start + n, "params": params} for n, params in enumerate(proposals)]
     return RoundFile(
