@@ -1,7 +1,8 @@
 """Adaptive search against random search on ML-100K, with and without pruning.
 
     python -m bench.bench_search [--trials 40] [--round-size 8] [--seeds 1 2 3]
-        [--models sgd-biased als-biased wals] [--methods random tpe gp] [--jobs 2]
+        [--models sgd-biased als-biased wals] [--methods random tpe tpe-batch gp] [--jobs 2]
+        [--reuse bench/results/search.parquet]
 
 Data: bench.common.ml100k_split (80/20 random holdout, seed 42); the 20 % part is the
 validation part the search selects on (one fold). Each model has a wide search space
@@ -10,7 +11,10 @@ all of ML-100K's). For every model, method and seed the search runs exactly as t
 workflow's rounds do (mfsweep.rounds.propose_round, then
 mfsweep.pipeline.jobs.train_trial for each trial of the round), without pruning and
 with median pruning (min_epochs 3); random search draws the same trials as the
-workflow's ``random`` method with that seed.
+workflow's ``random`` method with that seed. ``tpe-batch`` and ``tpe-batch-noliar`` are tpe
+with the options of ``sampler_options`` below (``n_startup_trials`` a round: the second
+round is already modelled; without the constant liar). ``--reuse`` reads the trial rows of an earlier run and runs only the searches
+(model, method, seed, pruning) missing there; the output holds both.
 
 Printed, per model and method (means over the seeds):
 - ``best@n``: the best validation value after n trials, n = 10, 20, ... and at the end;
@@ -18,7 +22,8 @@ Printed, per model and method (means over the seeds):
   same seed (the target: tpe at most half the budget);
 - ``epochs``: epochs trained, without and with pruning, the cut, and how far the final
   best with pruning is from the best without (the target: >= 40 % fewer epochs, best
-  within 0.001).
+  within 0.001);
+then, one row a search, its best after half the trials and at the end, and its ``reach``.
 The trial rows go to bench/results/search.parquet (one row a trial), the mean best
 value so far against trials and against epochs trained to bench/results/search.svg.
 """
@@ -50,20 +55,33 @@ STOPPING = {"metric": None, "patience": 3, "min_delta": 0.0005}
 EVALUATION = {"validation_cutoffs": [10], "relevance_threshold": None, "validation_users": 2000}
 MEDIAN = {"method": "median", "percentile": 25, "min_epochs": 3}
 NONE = {"method": "none", "percentile": 25, "min_epochs": 3}
+#: The bench's methods and the workflow's search method each one runs.
+METHODS = {"random": "random", "tpe": "tpe", "tpe-batch": "tpe", "tpe-batch-noliar": "tpe", "gp": "gp"}
 OUT = ROOT / "bench" / "results" / "search.parquet"
+#: The columns that name one search in the trial rows.
+SEARCH_KEY = ["model", "method", "seed", "pruning"]
 
 
 def settings(model: str, method: str, seed: int, trials: int, round_size: int, pruning: dict) -> dict:
     from mfsweep.search import expand
 
     spec = SPACES[model]
-    out = {"model": model, "kind": model, "method": method, "seed": seed, "batch": 1,
+    out = {"model": model, "kind": model, "method": METHODS[method], "variant": method, "seed": seed, "batch": 1,
            "max_epochs": spec["max_epochs"], "space": spec["params"], "early_stopping": STOPPING,
            "pruning": pruning, "round_size": round_size, "total": trials}
+    if method.startswith("tpe-batch"):
+        out["sampler_options"] = sampler_options(method, round_size)
     if method == "random":
         out["expansion"] = expand({"kind": model, "search": {"method": "random", "trials": trials, "seed": seed},
                                    "params": spec["params"], "max_epochs": spec["max_epochs"]})
     return out
+
+
+def sampler_options(method: str, round_size: int) -> dict:
+    """tpe-batch: a round's asks count each other as the worst results, parameters modelled
+    jointly, random for the first round only; tpe-batch-noliar: the same, but the asks of a
+    round ignore each other."""
+    return {"constant_liar": method != "tpe-batch-noliar", "multivariate": True, "n_startup_trials": round_size}
 
 
 def run_search(config: dict) -> pd.DataFrame:
@@ -102,7 +120,7 @@ def run_search(config: dict) -> pd.DataFrame:
     metric = model_metric(unit)
     rows = []
     for (_, record), (p, entry) in zip(records, ((p, e) for p in rounds for e in p.trials)):
-        rows.append({"model": config["model"], "method": config["method"], "seed": config["seed"],
+        rows.append({"model": config["model"], "method": config["variant"], "seed": config["seed"],
                      "pruning": config["pruning"]["method"], "metric": metric, "trial": record["trial"],
                      "round": p.round, "proposed": entry["proposed"], "stop_reason": record["stop_reason"],
                      "value": record["validation"].get(metric, np.nan), "epochs": record["epochs_completed"],
@@ -141,6 +159,23 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
         row["epochs"] = float(group.groupby("seed")["epochs"].sum().mean())
         row["pruned"] = int((group["stop_reason"] == "pruned").sum())
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def per_seed(results: pd.DataFrame) -> pd.DataFrame:
+    """One row a search: its final best, best after half the trials, and trials until it
+    first matches random search's final best of the same seed, model and pruning."""
+    from mfsweep.trials import lower_is_better
+
+    rows = []
+    for (model, method, seed, pruning), group in results.groupby(SEARCH_KEY, sort=False):
+        curve = best_so_far(group)
+        base = results[(results["model"] == model) & (results["method"] == "random") & (results["seed"] == seed)
+                       & (results["pruning"] == pruning)]
+        target = best_so_far(base)[-1] if len(base) else np.nan
+        rows.append({"model": model, "method": method, "seed": seed, "pruning": pruning,
+                     f"best@{len(curve) // 2}": curve[len(curve) // 2 - 1], "best": curve[-1],
+                     "reach": reach(curve, target, lower_is_better(group["metric"].iloc[0])) if len(base) else np.nan})
     return pd.DataFrame(rows)
 
 
@@ -192,22 +227,27 @@ def main() -> None:
     parser.add_argument("--round-size", type=int, default=8)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--models", nargs="+", default=list(SPACES), choices=list(SPACES))
-    parser.add_argument("--methods", nargs="+", default=["random", "tpe", "gp"], choices=["random", "tpe", "gp"])
+    parser.add_argument("--methods", nargs="+", default=["random", "tpe", "gp"], choices=list(METHODS))
     parser.add_argument("--no-pruning-only", action="store_true", help="skip the searches with pruning")
     parser.add_argument("--jobs", type=int, default=2, help="searches run side by side (each one thread)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--reuse", type=Path, help="trial rows of an earlier run: its searches are not run again")
     args = parser.parse_args()
     prunings = [NONE] if args.no_pruning_only else [NONE, MEDIAN]
+    earlier = pd.read_parquet(args.reuse) if args.reuse else pd.DataFrame(columns=SEARCH_KEY)
+    done = set(earlier[SEARCH_KEY].itertuples(index=False, name=None))
     configs = [settings(m, method, seed, args.trials, args.round_size, pruning)
-               for m, method, seed, pruning in itertools.product(args.models, args.methods, args.seeds, prunings)]
+               for m, method, seed, pruning in itertools.product(args.models, args.methods, args.seeds, prunings)
+               if (m, method, seed, pruning["method"]) not in done]
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = pd.concat(pool.map(run_search, configs), ignore_index=True)
+        results = pd.concat([earlier, *pool.map(run_search, configs)], ignore_index=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results.to_parquet(args.out, index=False)
     plot(results, args.out.with_suffix(".svg"))
     summary = summarize(results)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 4):
         print(summary.to_string(index=False))
+        print(per_seed(results).to_string(index=False))
         if not args.no_pruning_only:
             print(pruning_effect(summary).to_string(index=False))
     print(f"trial rows: {args.out}")

@@ -13,10 +13,10 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
-from mfsweep.adaptive import distributions, propose, round_seed, study_trials
+from mfsweep.adaptive import distributions, propose, round_seed, sampler, study_trials
 from mfsweep.pipeline import search_jobs
 from mfsweep.rounds import propose_round
-from mfsweep.search import expand, trial_id
+from mfsweep.search import SearchError, expand, trial_id
 
 SPACE = {
     "embedding_size": {"loguniform_int": [2, 64]},
@@ -205,3 +205,72 @@ def test_a_pruned_trials_value_changes_no_tpe_proposal():
                                          params=t.params, distributions=t.distributions,
                                          intermediate_values=t.intermediate_values) for t in history]
     assert propose(SPACE, without, "tpe", 4, 4, 2, "RMSE") == propose(SPACE, history, "tpe", 4, 4, 2, "RMSE")
+
+
+# ----- sampler options ----------------------------------------------------------------------
+def tpe_rounds(options=None, size=6, count=3, seed=1):
+    """The trial ids of ``count`` rounds of a tpe search on SPACE, each round proposed from
+    ``results`` of the earlier ones (with rounds of 6, the third is the first TPE models under
+    Optuna's default of 10 startup trials)."""
+    rounds, done = [], []
+    for round_index in range(1, count + 1):
+        history = study_trials(*results(done), "RMSE", SPACE) if done else []
+        proposals = propose(SPACE, history, "tpe", seed, size, round_index, "RMSE", options)
+        rounds.append([trial_id(params) for params in proposals])
+        done += proposals
+    return rounds
+
+
+#: What a tpe search without sampler_options proposed before the option existed.
+DEFAULT_TPE_ROUNDS = [
+    ["a757cb4a45", "0728898b16", "1e2f18f15f", "aebe97c3f0", "faa1266e12", "a5cb1bd966"],
+    ["e3f82bbf6c", "e7fb62ae62", "51f2707cd8", "759401f149", "75eb73427a", "aefad21c67"],
+    ["404e819998", "6b545da7c0", "51ee3549a3", "35dd64948d", "1563fbb653", "c8228e77b6"],
+]
+
+
+def test_a_tpe_search_without_sampler_options_proposes_as_before():
+    assert tpe_rounds() == DEFAULT_TPE_ROUNDS
+    assert tpe_rounds({}) == DEFAULT_TPE_ROUNDS
+
+
+def test_optunas_defaults_are_constant_liar_and_multivariate():
+    """The default search already counts a round's earlier asks as the worst results and models
+    the parameters jointly (TPESampler's defaults since Optuna 5): naming them changes nothing."""
+    assert tpe_rounds({"constant_liar": True, "multivariate": True}) == DEFAULT_TPE_ROUNDS
+
+
+def test_without_constant_liar_the_modelled_round_is_proposed_otherwise_and_reproducibly():
+    rounds = tpe_rounds({"constant_liar": False})
+    assert rounds[:2] == DEFAULT_TPE_ROUNDS[:2]  # random until 10 trials are finished
+    # the round's first ask has no earlier ask to count: the same; the later asks see none of the earlier ones
+    assert rounds[2][0] == DEFAULT_TPE_ROUNDS[2][0]
+    assert set(rounds[2][1:]).isdisjoint(DEFAULT_TPE_ROUNDS[2])
+    assert tpe_rounds({"constant_liar": False}) == rounds
+
+
+def test_startup_trials_of_one_round_model_the_second_round_reproducibly():
+    options = {"constant_liar": True, "multivariate": True, "n_startup_trials": 6}
+    rounds = tpe_rounds(options)
+    assert rounds[0] == DEFAULT_TPE_ROUNDS[0]  # the first round is random, as before
+    assert set(rounds[1]).isdisjoint(DEFAULT_TPE_ROUNDS[1])
+    assert tpe_rounds(options) == rounds
+    assert tpe_rounds(options, seed=2)[1] != rounds[1]
+
+
+def test_the_sampler_options_reach_the_round_from_the_settings():
+    settings = {"model": "m", "kind": "sgd-biased", "method": "tpe", "seed": 1, "size": 6, "batch": 1,
+                "max_epochs": 4, "space": SPACE, "early_stopping": {"metric": None}, "pruning": {"method": "none"}}
+    first = propose_round(settings, 1, [], pd.DataFrame(), pd.DataFrame())
+    trials, histories = results([entry["params"] for entry in first.trials])
+    second = {options: propose_round({**settings, "sampler_options": {"n_startup_trials": options}} if options else settings,
+                                     2, [first], trials, histories)
+              for options in (None, 6)}
+    assert [entry["trial"] for entry in second[None].trials] == DEFAULT_TPE_ROUNDS[1]
+    assert {entry["trial"] for entry in second[6].trials}.isdisjoint(DEFAULT_TPE_ROUNDS[1])
+
+
+def test_sampler_options_are_refused_by_other_samplers():
+    assert isinstance(sampler("tpe", 1, 1, {"n_startup_trials": 8}), optuna.samplers.TPESampler)
+    with pytest.raises(SearchError, match="search.sampler_options: method 'gp' takes none"):
+        sampler("gp", 1, 1, {"constant_liar": True})

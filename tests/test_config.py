@@ -207,6 +207,48 @@ def test_a_halving_search_has_its_defaults_and_no_other_search_gets_them():
     assert not {"min_epochs", "eta", "sampler"} & set(config["models"]["als"]["search"])
 
 
+BATCH_TPE = {"constant_liar": True, "multivariate": False, "n_startup_trials": 8}
+
+
+def test_sampler_options_of_a_tpe_search_reach_its_rounds():
+    from mfsweep.pipeline import workflow
+
+    config = broken(lambda c: c["models"]["als"].update(search={"method": "tpe", "trials": 2, "sampler_options": BATCH_TPE}))
+    trials = validate(config)
+    assert workflow.propose_settings(config, trials, "als", 1)["sampler_options"] == BATCH_TPE
+    plain = broken(lambda c: c["models"]["als"].update(search={"method": "tpe", "trials": 2}))
+    assert "sampler_options" not in plain["models"]["als"]["search"]  # no default: Optuna's own
+    assert "sampler_options" not in workflow.propose_settings(plain, validate(plain), "als", 1)
+
+
+@pytest.mark.parametrize(
+    "search, message",
+    [
+        ({"method": "random", "sampler_options": BATCH_TPE},
+         "models.als.search.sampler_options: search method 'random' does not read it (only tpe does); remove it, "
+         "or set method: tpe"),
+        ({"method": "gp", "trials": 2, "sampler_options": {"n_startup_trials": 8}},
+         "models.als.search.sampler_options: search method 'gp' does not read it"),
+        ({"sampler_options": {"constant_liar": True}}, "models.als.search.sampler_options: search method 'grid'"),
+        ({"method": "tpe", "trials": 2, "sampler_options": {"gamma": 0.1}},
+         "models.als.search.sampler_options: Additional properties are not allowed ('gamma' was unexpected); "
+         "allowed keys: constant_liar, multivariate, n_startup_trials"),
+        ({"method": "tpe", "trials": 2, "sampler_options": {"n_startup_trials": -1}},
+         "models.als.search.sampler_options.n_startup_trials: -1 is less than the minimum of 0"),
+        ({"method": "tpe", "trials": 2, "sampler_options": {"n_startup_trials": 8.0}},
+         "models.als.search.sampler_options.n_startup_trials: 8.0 is not an integer; write 8"),
+        ({"method": "tpe", "trials": 2, "sampler_options": {"constant_liar": "yes"}},
+         "models.als.search.sampler_options.constant_liar: 'yes' is not of type 'boolean'"),
+        ({"method": "tpe", "trials": 2, "sampler_options": [8]},
+         "models.als.search.sampler_options: [8] is not of type 'object'"),
+    ],
+)
+def test_sampler_options_other_than_tpes_are_refused(search, message):
+    with pytest.raises(ConfigError) as error:
+        validate(broken(lambda c: c["models"]["als"].update(search=search)))
+    assert message in str(error.value)
+
+
 def test_dataset_settings_of_each_source_validate(tmp_path):
     ratings = tmp_path / "r.csv"
     ratings.write_text("1,2,4\n")

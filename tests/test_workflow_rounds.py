@@ -1,5 +1,6 @@
 """A search in rounds end to end: a two-round tpe search with pruning and a grid search with pruning."""
 
+import hashlib
 import json
 import math
 import shutil
@@ -38,6 +39,16 @@ def test_every_round_is_proposed_and_trained(sweep):
         assert sorted(n for _, n in proposed.values()) == list(range(len(proposed)))
         assert not round_file(sweep, model, 3).exists()
     assert len(rounds(sweep, "sgd-biased")[1]["trials"]) == 3
+
+
+#: sha256 of the round files of tiny_tpe's tpe search (no sampler_options), as proposed before the option existed.
+TPE_ROUND_FILES = {1: "55f4337c0d485f03d650ea9ec4b85329b4c82a718e2cd9f251ca779d319e5d89",
+                   2: "14c368ad697cae97c3630949e66ade3fdd81a274a58d9624d17ee5dd6eaf103f"}
+
+
+def test_the_round_files_of_a_tpe_search_without_sampler_options_are_as_before(sweep):
+    for r, digest in TPE_ROUND_FILES.items():
+        assert hashlib.sha256(round_file(sweep, "sgd-biased", r).read_bytes()).hexdigest() == digest
 
 
 def test_grid_search_in_rounds_keeps_its_trial_ids(sweep):

@@ -82,25 +82,30 @@ def round_seed(seed: int, round_index: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{round_index}".encode()).digest()[:4], "big")
 
 
-def sampler(method: str, seed: int, round_index: int) -> optuna.samplers.BaseSampler:
+def sampler(method: str, seed: int, round_index: int, options: Mapping | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler of a round; ``options`` are keyword arguments of ``TPESampler`` (the search's
+    ``sampler_options``, tpe only); none gives Optuna's defaults."""
+    options = dict(options or {})
     if method == "tpe":
-        return optuna.samplers.TPESampler(seed=round_seed(seed, round_index))
+        return optuna.samplers.TPESampler(seed=round_seed(seed, round_index), **options)
+    if options:
+        raise SearchError(f"search.sampler_options: method {method!r} takes none (only tpe does); got {sorted(options)}")
     if method == "gp":
         return optuna.samplers.GPSampler(seed=round_seed(seed, round_index))  # needs torch and scipy
     raise SearchError(f"search.method: {method!r} does not propose; adaptive methods: {', '.join(ADAPTIVE_METHODS)}")
 
 
 def propose(space: Mapping, history: list[FrozenTrial], method: str, seed: int, size: int, round_index: int,
-            metric: str) -> list[dict]:
+            metric: str, options: Mapping | None = None) -> list[dict]:
     """The parameters (nested) of the next ``size`` trials, from the finished ``history``.
 
     ``history`` is told to a new in-memory study in the order given (``study_trials``
     gives proposal order). Float values are rounded to four significant digits inside
     their bounds, so trial ids stay short and stable; a proposal equal to an earlier
-    trial is left unevaluated and another one asked for.
+    trial is left unevaluated and another one asked for. ``options``: the sampler's (``sampler``).
     """
     dists, fixed = distributions(space), fixed_params(space)
-    study = new_study(direction(metric), sampler=sampler(method, seed, round_index))
+    study = new_study(direction(metric), sampler=sampler(method, seed, round_index, options))
     study.add_trials(history)
     seen = {trial_id(nest_params({**fixed, **t.params})) for t in history}
     proposals: list[dict] = []

@@ -94,7 +94,7 @@ def propose_round(settings: dict, round_index: int, rounds: list[RoundFile], tri
     else:
         history = study_trials(trials, histories, metric, settings["space"]) if len(trials) else []
         proposals = propose(settings["space"], history, settings["method"], settings["seed"], settings["size"],
-                            round_index, metric)
+                            round_index, metric, settings.get("sampler_options"))
     entries = new_entries(proposals, rounds)
     return RoundFile(
         round=round_index,

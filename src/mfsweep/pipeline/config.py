@@ -158,6 +158,10 @@ def _unread_keys(config: dict) -> list[str]:
         if isinstance(pruning, dict) and "percentile" in pruning and pruning.get("method", "none") != "percentile":
             problems.append(f"models.{name}.pruning.percentile: pruning method {pruning.get('method', 'none')!r} "
                             f"does not read it; remove it, or set method: percentile")
+        search = model.get("search") if isinstance(model, dict) else None
+        if isinstance(search, dict) and "sampler_options" in search and search.get("method", "grid") != "tpe":
+            problems.append(f"models.{name}.search.sampler_options: search method {search.get('method', 'grid')!r} "
+                            f"does not read it (only tpe does); remove it, or set method: tpe")
         problems += _halving_keys_unread(name, model.get("search") if isinstance(model, dict) else None)
     return problems
 

@@ -115,6 +115,8 @@ def propose_settings(config: dict, trials: dict, model: str, round_index: int) -
         out["sampler"] = search["sampler"]
     if search["method"] in RUN_TIME_METHODS:
         out["seed"] = search["seed"]
+        if "sampler_options" in search:  # absent: Optuna's defaults, and the settings of configs without it
+            out["sampler_options"] = search["sampler_options"]
     else:
         start = (round_index - 1) * search["round_size"]
         out["trials"] = [trials[model][trial] for trial in list(trials[model])[start:start + out["size"]]]  # in order
