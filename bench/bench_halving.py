@@ -8,8 +8,8 @@ validation part; wide spaces; one fold). Each search runs as the workflow's roun
 (mfsweep.rounds.propose_round, then mfsweep.pipeline.jobs.train_trial, a promoted trial
 continuing from its checkpoint): ``random`` is 40 trials without pruning, ``tpe-median``
 40 trials of tpe in rounds of 8 with median pruning from epoch 3, ``hyperband`` and
-``hyperband-tpe`` one Hyperband iteration (min_epochs 1, eta 3, max_epochs the space's)
-drawing its brackets' trials at random or from TPE.
+``hyperband-tpe`` Hyperband (min_epochs 1, eta 3, max_epochs the space's; ``--iterations``
+times its brackets, default once) drawing its brackets' trials at random or from TPE.
 
 A search is a sequence of trainings (a trial, or a rung of a promoted trial), in the
 order the rounds run them: each adds the epochs it trained and gives its value (the
@@ -38,12 +38,12 @@ METHODS = ("random", "hyperband", "hyperband-tpe", "tpe-median")
 TRIALS, ROUND_SIZE = 40, 8
 
 
-def search_settings(model: str, method: str, seed: int) -> dict:
+def search_settings(model: str, method: str, seed: int, iterations: int = 1) -> dict:
     """What propose_round reads (mfsweep.pipeline.workflow.propose_settings, without a config)."""
     spec = SPACES[model]
     search = {"method": "tpe" if method == "tpe-median" else method.removesuffix("-tpe"), "seed": seed}
     if search["method"] == "hyperband":
-        search.update(min_epochs=1, eta=3, sampler="tpe" if method.endswith("-tpe") else "random")
+        search.update(min_epochs=1, eta=3, iterations=iterations, sampler="tpe" if method.endswith("-tpe") else "random")
     return {"model": model, "kind": model, "method": search["method"], "seed": seed, "batch": 1,
             "max_epochs": spec["max_epochs"], "space": spec["params"], "early_stopping": STOPPING,
             "pruning": MEDIAN if method == "tpe-median" else NONE, "search": search}
@@ -66,7 +66,7 @@ def rounds_of(settings: dict) -> list[dict]:
     return [{"size": size, "trials": drawn[start:start + size]} for start, size in zip(range(0, TRIALS, ROUND_SIZE), sizes)]
 
 
-def run_search(job: tuple[str, str, int]) -> pd.DataFrame:
+def run_search(job: tuple[str, str, int, int]) -> pd.DataFrame:
     """One search, round by round; one row a training (a trial in a round)."""
     import optuna
 
@@ -75,14 +75,14 @@ def run_search(job: tuple[str, str, int]) -> pd.DataFrame:
     from mfsweep.rounds import fold_thresholds, propose_round
     from mfsweep.trials import collect_histories, collect_trials, model_metric
 
-    model, method, seed = job
+    model, method, seed, iterations = job
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     set_threads(1)
     train, valid = ml100k_split()
     n_users = int(max(train["user"].max(), valid["user"].max()) + 1)
     n_items = int(max(train["item"].max(), valid["item"].max()) + 1)
     data = TrainingData(train, valid, n_users, n_items, EVALUATION)
-    settings = search_settings(model, method, seed)
+    settings = search_settings(model, method, seed, iterations)
     metric = model_metric(settings)
     rounds, records, histories, checkpoints, rows = [], {}, {}, {}, []
     for r, extra in enumerate(rounds_of(settings), start=1):
@@ -149,13 +149,21 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--models", nargs="+", default=list(SPACES), choices=list(SPACES))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--iterations", type=int, default=1, help="hyperband: how many times its brackets run")
     parser.add_argument("--jobs", type=int, default=2, help="searches run side by side (each one thread)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--reference", type=Path, help="an earlier output whose random searches to take, not run again")
     args = parser.parse_args()
-    methods = ["random", *[m for m in args.methods if m != "random"]]   # the reference runs whatever is asked
-    jobs = list(itertools.product(args.models, methods, args.seeds))
+    reference = pd.read_parquet(args.reference) if args.reference else None
+    if reference is not None:
+        reference = reference[(reference["method"] == "random") & reference["model"].isin(args.models)
+                              & reference["seed"].isin(args.seeds)]
+    methods = [m for m in args.methods if m != "random"]
+    if reference is None or reference.empty:   # the reference runs whatever is asked
+        methods = ["random", *methods]
+    jobs = list(itertools.product(args.models, methods, args.seeds, [args.iterations]))
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = pd.concat(pool.map(run_search, jobs), ignore_index=True)
+        results = pd.concat([reference, *pool.map(run_search, jobs)], ignore_index=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results.to_parquet(args.out, index=False)
     per_seed = summarize(results)

@@ -201,10 +201,10 @@ def test_a_halving_search_has_its_defaults_and_no_other_search_gets_them():
     config = broken(lambda c: c["models"]["als"].update(search={"method": "hyperband"}))
     validate(config)
     assert config["models"]["als"]["search"] == {"method": "hyperband", "trials": 20, "round_size": 8, "seed": 1,
-                                                 "min_epochs": 1, "eta": 3, "sampler": "random"}
+                                                 "min_epochs": 1, "eta": 3, "iterations": 1, "sampler": "random"}
     config = broken(lambda c: c["models"]["als"].update(search={"method": "tpe", "trials": 2}))
     validate(config)
-    assert not {"min_epochs", "eta", "sampler"} & set(config["models"]["als"]["search"])
+    assert not {"min_epochs", "eta", "iterations", "sampler"} & set(config["models"]["als"]["search"])
 
 
 BATCH_TPE = {"constant_liar": True, "multivariate": False, "n_startup_trials": 8}

@@ -24,6 +24,16 @@ def test_successive_halving_is_one_bracket_of_the_trials_asked_for():
         Rung(0, 0, 10, 2), Rung(0, 1, 5, 4), Rung(0, 2, 2, 8), Rung(0, 3, 1, 16)]
 
 
+def test_iterations_run_the_brackets_again_one_after_the_other():
+    once = schedule({"method": "hyperband", "min_epochs": 1, "eta": 3}, 9)
+    twice = schedule({"method": "hyperband", "min_epochs": 1, "eta": 3, "iterations": 2}, 9)
+    assert [(r.level, r.trials, r.epochs) for r in twice] == [(r.level, r.trials, r.epochs) for r in once] * 2
+    assert [r.bracket for r in twice] == [0, 0, 0, 1, 1, 2, 3, 3, 3, 4, 4, 5]
+    sha = schedule({"method": "sha", "min_epochs": 1, "eta": 2, "trials": 4, "iterations": 3}, 2)
+    assert [(r.bracket, r.trials, r.epochs) for r in sha] == [(0, 4, 1), (0, 2, 2), (1, 4, 1), (1, 2, 2),
+                                                              (2, 4, 1), (2, 2, 2)]
+
+
 def test_epochs_between_powers_of_eta_are_rounded_and_the_last_rung_is_max_epochs():
     rungs = schedule({"method": "hyperband", "min_epochs": 1, "eta": 3}, 40)
     assert [r.epochs for r in rungs if r.bracket == 0] == [1, 4, 13, 40]

@@ -67,19 +67,20 @@ def bracket(index: int, s: int, first: int, max_epochs: int, eta: int, min_epoch
 def schedule(search: dict, max_epochs: int) -> list[Rung]:
     """Every rung of a halving search, one a round, in order.
 
-    ``search`` holds ``method`` (hyperband or sha), ``min_epochs``, ``eta`` and, for sha,
-    ``trials`` (how many the one bracket starts). Hyperband's bracket s (s_max down to 0)
-    starts ceil((s_max + 1) / (s + 1) * eta**s) trials at max_epochs / eta**s epochs.
+    ``search`` holds ``method`` (hyperband or sha), ``min_epochs``, ``eta``, ``iterations``
+    (how many times the brackets run, one after the other) and, for sha, ``trials`` (how
+    many its bracket starts). Hyperband's bracket s (s_max down to 0) starts
+    ceil((s_max + 1) / (s + 1) * eta**s) trials at max_epochs / eta**s epochs.
     """
     eta, min_epochs = search["eta"], search["min_epochs"]
     top = levels(min_epochs, max_epochs, eta)
     if search["method"] == "sha":
-        return bracket(0, top, search["trials"], max_epochs, eta, min_epochs)
-    rungs = []
-    for index, s in enumerate(range(top, -1, -1)):
-        first = math.ceil((top + 1) / (s + 1) * eta ** s)
-        rungs += bracket(index, s, first, max_epochs, eta, min_epochs)
-    return rungs
+        starts = [(top, search["trials"])]
+    else:
+        starts = [(s, math.ceil((top + 1) / (s + 1) * eta ** s)) for s in range(top, -1, -1)]
+    starts = starts * search.get("iterations", 1)
+    return [rung for index, (s, first) in enumerate(starts)
+            for rung in bracket(index, s, first, max_epochs, eta, min_epochs)]
 
 
 def promoted(trials: pd.DataFrame, metric: str, count: int) -> list[str]:

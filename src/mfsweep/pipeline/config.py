@@ -168,7 +168,7 @@ def _unread_keys(config: dict) -> list[str]:
 
 #: The settings of a halving search (hyperband, sha) with their defaults: filled in for those
 #: methods only, so that the validated config of another search stays as it was.
-HALVING_DEFAULTS = {"min_epochs": 1, "eta": 3, "sampler": "random"}
+HALVING_DEFAULTS = {"min_epochs": 1, "eta": 3, "iterations": 1, "sampler": "random"}
 
 
 def fill_halving_defaults(config: dict) -> None:
