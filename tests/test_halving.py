@@ -74,6 +74,7 @@ def test_only_trials_that_reached_the_rung_on_every_fold_are_promoted():
     rows.loc[(rows["trial"] == "t0") & (rows["fold"] == 1), "stop_reason"] = "plateau"
     rows.loc[rows["trial"] == "t1", "stop_reason"] = "diverged"
     assert promoted(rows, "RMSE", 2) == ["t2", "t3"]
+    assert promoted(rows[rows["stop_reason"] != "rung"], "RMSE", 2) == []   # nothing left to promote: an empty rung
 
 
 SETTINGS = {"kind": "sgd-biased", "max_epochs": 5,

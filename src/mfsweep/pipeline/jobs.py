@@ -26,9 +26,9 @@ from mfsweep.io import (
     write_npz,
     write_parquet,
 )
+from mfsweep.pipeline import paths
 from mfsweep.pipeline.job import job, provenance
 from mfsweep.pipeline.search_jobs import order_of, read_results, with_rung_rounds, write_study
-from mfsweep.pipeline import paths
 from mfsweep.pipeline.reuse import Trained, TrainedElsewhere, file_digest, training_hash
 from mfsweep.records import TrialRecord, read_records, write_records
 from mfsweep.rounds import read_round
