@@ -117,7 +117,7 @@ def random_trials(settings: dict, count: int, seed: int, seen: set) -> list[dict
     from mfsweep.search import expand
 
     model = {"kind": settings["kind"], "params": settings["space"], "max_epochs": settings["max_epochs"]}
-    drawn: dict = {}
+    fresh: list[dict] = []
     for draws in (count * 2 ** k for k in range(5)):  # up to 16 draws a trial
         drawn = expand({**model, "search": {"method": "random", "trials": draws, "seed": seed}})
         fresh = [params for trial, params in drawn.items() if trial not in seen]
