@@ -307,19 +307,21 @@ def search_progress(trials: pd.DataFrame, metric: str, histories: pd.DataFrame |
 
 def _rung_trainings(trials: pd.DataFrame, histories: pd.DataFrame, metric: str) -> pd.DataFrame:
     """A halving search's trainings (a trial in a rung), by round then proposal: the epochs and
-    seconds the rung trained, and the trial's best mean over folds of ``metric`` up to the rung."""
-    order = proposal_order(trials)["proposed"]
+    seconds the rung trained, and the trial's best mean over folds of ``metric`` up to the rung
+    (over the epochs every fold reached)."""
     folds = trials.groupby("trial")["fold"].nunique()
     means = histories.groupby(["trial", "epoch"])[metric].agg(["mean", "count"]).reset_index()
     means = means[means["count"] == means["trial"].map(folds)]
-    rows = []
-    for (round_index, trial), rung in histories.groupby(["round", "trial"], sort=False):
-        reached = means[(means["trial"] == trial) & (means["epoch"] <= rung["epoch"].max())]["mean"]
-        value = reached.min() if lower_is_better(metric) else reached.max()
-        rows.append({"trial": trial, "round": int(round_index), "proposed": int(order[trial]), "value": float(value),
-                     "seconds": float(rung["seconds"].sum()), "epochs": int(len(rung))})
-    frame = pd.DataFrame(rows, columns=["trial", "round", "proposed", "value", "seconds", "epochs"])
-    return frame.sort_values(["round", "proposed"], kind="stable", ignore_index=True)
+    so_far = means.groupby("trial")["mean"].cummin() if lower_is_better(metric) else means.groupby("trial")["mean"].cummax()
+    best = means[["trial", "epoch"]].assign(value=so_far.astype(float)).sort_values("epoch", kind="stable")
+    rungs = histories.groupby(["round", "trial"], sort=False).agg(
+        epoch=("epoch", "max"), seconds=("seconds", "sum"), epochs=("epoch", "size")).reset_index()
+    frame = pd.merge_asof(rungs.sort_values("epoch", kind="stable"), best, on="epoch", by="trial")
+    frame = frame.assign(proposed=frame["trial"].map(proposal_order(trials)["proposed"]).astype("int64"),
+                         round=frame["round"].astype("int64"), seconds=frame["seconds"].astype(float),
+                         epochs=frame["epochs"].astype("int64"))
+    columns = ["trial", "round", "proposed", "value", "seconds", "epochs"]
+    return frame[columns].sort_values(["round", "proposed"], kind="stable", ignore_index=True)
 
 
 @dataclass
