@@ -87,7 +87,7 @@ def unit_settings(wildcards):
 
 def unit_resume(wildcards):
     """The checkpoints a rung's train job continues its promoted trials from ([] otherwise)."""
-    return mf.resume_files(wildcards.dataset, wildcards.split, wildcards.model, int(wildcards.fold),
+    return mf.resume_files(config, wildcards.dataset, wildcards.split, wildcards.model, int(wildcards.fold),
                            unit_settings(wildcards))
 
 

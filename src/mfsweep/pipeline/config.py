@@ -158,11 +158,7 @@ def _unread_keys(config: dict) -> list[str]:
         if isinstance(pruning, dict) and "percentile" in pruning and pruning.get("method", "none") != "percentile":
             problems.append(f"models.{name}.pruning.percentile: pruning method {pruning.get('method', 'none')!r} "
                             f"does not read it; remove it, or set method: percentile")
-        search = model.get("search") if isinstance(model, dict) else None
-        if isinstance(search, dict) and "sampler_options" in search and search.get("method", "grid") != "tpe":
-            problems.append(f"models.{name}.search.sampler_options: search method {search.get('method', 'grid')!r} "
-                            f"does not read it (only tpe does); remove it, or set method: tpe")
-        problems += _halving_keys_unread(name, model.get("search") if isinstance(model, dict) else None)
+        problems += _search_keys_unread(name, model.get("search") if isinstance(model, dict) else None)
     return problems
 
 
@@ -179,13 +175,25 @@ def fill_halving_defaults(config: dict) -> None:
             model["search"] = {**HALVING_DEFAULTS, **model["search"]}
 
 
-def _halving_keys_unread(name: str, search) -> list[str]:
+def _search_keys_unread(name: str, search) -> list[str]:
+    """The keys of ``models.<name>.search`` that only other search methods read."""
+    if not isinstance(search, dict):
+        return []
+    method = search.get("method", "grid")
+    problems = []
+    for key, readers in _search_key_readers().items():
+        if key in search and method not in readers:
+            only = f" (only {readers[0]} does)" if len(readers) == 1 else ""
+            problems.append(f"models.{name}.search.{key}: search method {method!r} does not read it{only}; "
+                            f"remove it, or set method: {' or '.join(readers)}")
+    return problems
+
+
+def _search_key_readers() -> dict[str, tuple[str, ...]]:
+    """The search keys that only some methods read, with those methods."""
     from mfsweep.search import HALVING_METHODS
 
-    if not isinstance(search, dict) or search.get("method", "grid") in HALVING_METHODS:
-        return []
-    return [f"models.{name}.search.{key}: search method {search.get('method', 'grid')!r} does not read it; remove "
-            f"it, or set method: hyperband or sha" for key in HALVING_DEFAULTS if key in search]
+    return {"sampler_options": ("tpe",), **{key: HALVING_METHODS for key in HALVING_DEFAULTS}}
 
 
 def _non_finite(value, key: str = ""):

@@ -325,12 +325,11 @@ def unit_settings(config: dict, trials: dict, units: dict, model: str, unit: str
     return out
 
 
-def resume_files(dataset: str, split: str, model: str, fold: int, settings: dict) -> list[str]:
+def resume_files(config: dict, dataset: str, split: str, model: str, fold: int, settings: dict) -> list[str]:
     """The checkpoints (state.npz) on ``fold`` of the units a rung's unit (``settings``:
     unit_settings) continues trials from."""
     sources = sorted(set(settings.get("resume", {}).values()))
-    return [paths.build(paths.file(paths.TRIAL, "state.npz"), dataset=dataset, split=split, model=model, trial=unit,
-                        fold=fold) for unit in sources]
+    return unit_files(config, dataset, split, model, sources, "state.npz", [fold])
 
 
 def validation_settings(config: dict) -> dict:
